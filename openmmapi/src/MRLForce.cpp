@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+#include "MRLForce.h"
+#include "internal/MRLForceImpl.h"
+#include "internal/MRLModel.h"
+#include "openmm/OpenMMException.h"
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+using namespace MRLPlugin;
+using namespace OpenMM;
+
+MRLForce::MRLForce(const std::string& file) : file(file) {
+    std::ifstream stream(file, std::ios::binary);
+    if (!stream)
+        throw OpenMMException("MRLForce: cannot open the model file '" + file +
+                              "'. Check the path (relative paths are taken from the current directory).");
+    std::ostringstream contents;
+    contents << stream.rdbuf();
+    modelBytes = contents.str();
+    inspectModel("the file '" + file + "'");
+}
+
+MRLForce::MRLForce(const char* modelData, size_t modelSize) : modelBytes(modelData, modelSize) {
+    inspectModel("the model bytes");
+}
+
+void MRLForce::inspectModel(const std::string& source) {
+    torch::jit::Module module = loadModel(modelBytes, source);
+    getNumForwardArguments(module);
+    interface = "positions";
+    if (module.hasattr("mrl_interface")) {
+        torch::IValue value = module.attr("mrl_interface");
+        if (!value.isString())
+            throw OpenMMException("MRLForce: the attribute mrl_interface of " + source +
+                                  " must be a string, \"positions\" or \"graph/1\".");
+        interface = value.toStringRef();
+        if (interface != "positions" && interface != "graph/1")
+            throw OpenMMException("MRLForce: " + source + " declares mrl_interface = \"" + interface +
+                                  "\", which this plugin does not know. Use \"positions\" or \"graph/1\".");
+    }
+    if (interface == "graph/1") {
+        if (!module.hasattr("cutoff_nm"))
+            throw OpenMMException("MRLForce: " + source +
+                                  " is a \"graph/1\" model without a cutoff_nm attribute. Give the module a "
+                                  "float attribute cutoff_nm (the interaction cutoff in nm).");
+        torch::IValue value = module.attr("cutoff_nm");
+        if (!value.isDouble() && !value.isInt())
+            throw OpenMMException("MRLForce: the attribute cutoff_nm of " + source + " must be a number (nm).");
+        cutoff = value.isDouble() ? value.toDouble() : static_cast<double>(value.toInt());
+        if (!(cutoff > 0.0) || !std::isfinite(cutoff))
+            throw OpenMMException("MRLForce: the cutoff_nm of " + source + " is " + std::to_string(cutoff) +
+                                  "; it must be a positive distance in nm.");
+    }
+    outputsForces = false;
+    if (module.hasattr("outputs_forces")) {
+        torch::IValue value = module.attr("outputs_forces");
+        if (!value.isBool())
+            throw OpenMMException("MRLForce: the attribute outputs_forces of " + source + " must be a bool.");
+        outputsForces = value.toBool();
+    }
+}
+
+static void checkUnique(const std::vector<int>& values, const std::string& what) {
+    std::set<int> seen;
+    for (int value : values) {
+        if (value < 0)
+            throw OpenMMException("MRLForce: " + what + " contains the negative index " + std::to_string(value) + ".");
+        if (!seen.insert(value).second)
+            throw OpenMMException("MRLForce: " + what + " contains the index " + std::to_string(value) +
+                                  " more than once. Each particle may appear once in the ML region.");
+    }
+}
+
+void MRLForce::setParticles(const std::vector<int>& particles) {
+    checkUnique(particles, "the particle list");
+    this->particles = particles;
+}
+
+void MRLForce::setAtomicNumbers(const std::vector<int>& atomicNumbers) {
+    for (int z : atomicNumbers)
+        if (z < 0 || z > 118)
+            throw OpenMMException("MRLForce: " + std::to_string(z) +
+                                  " is not an atomic number; use 1 to 118 (0 for a dummy or virtual site).");
+    this->atomicNumbers = atomicNumbers;
+}
+
+void MRLForce::setMoleculeIndices(const std::vector<int>& moleculeIndices) {
+    for (int m : moleculeIndices)
+        if (m < 0)
+            throw OpenMMException("MRLForce: molecule indices must not be negative (got " + std::to_string(m) + ").");
+    this->moleculeIndices = moleculeIndices;
+}
+
+int MRLForce::addGlobalParameter(const std::string& name, double defaultValue) {
+    globalParameters.push_back({name, defaultValue});
+    return static_cast<int>(globalParameters.size()) - 1;
+}
+
+void MRLForce::checkGlobalParameterIndex(int index) const {
+    if (index < 0 || index >= getNumGlobalParameters())
+        throw OpenMMException("MRLForce: global parameter index " + std::to_string(index) + " is out of range (" +
+                              std::to_string(getNumGlobalParameters()) + " parameters).");
+}
+
+const std::string& MRLForce::getGlobalParameterName(int index) const {
+    checkGlobalParameterIndex(index);
+    return globalParameters[index].name;
+}
+
+void MRLForce::setGlobalParameterName(int index, const std::string& name) {
+    checkGlobalParameterIndex(index);
+    globalParameters[index].name = name;
+}
+
+double MRLForce::getGlobalParameterDefaultValue(int index) const {
+    checkGlobalParameterIndex(index);
+    return globalParameters[index].defaultValue;
+}
+
+void MRLForce::setGlobalParameterDefaultValue(int index, double defaultValue) {
+    checkGlobalParameterIndex(index);
+    globalParameters[index].defaultValue = defaultValue;
+}
+
+void MRLForce::addEnergyParameterDerivative(const std::string& name) {
+    energyParameterDerivatives.push_back(name);
+}
+
+const std::string& MRLForce::getEnergyParameterDerivativeName(int index) const {
+    if (index < 0 || index >= getNumEnergyParameterDerivatives())
+        throw OpenMMException("MRLForce: energy parameter derivative index " + std::to_string(index) +
+                              " is out of range.");
+    return energyParameterDerivatives[index];
+}
+
+std::vector<std::string> MRLForce::getPropertyNames() {
+    return {"Threads", "Precision", "NeighborListSkin"};
+}
+
+void MRLForce::setProperty(const std::string& name, const std::string& value) {
+    std::vector<std::string> names = getPropertyNames();
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+        std::string known;
+        for (const std::string& n : names)
+            known += (known.empty() ? "" : ", ") + n;
+        throw OpenMMException("MRLForce: unknown property '" + name + "'. Known properties: " + known + ".");
+    }
+    if (name == "Precision" && value != "" && value != "single" && value != "double")
+        throw OpenMMException("MRLForce: the property Precision must be \"single\", \"double\" or \"\" (got \"" +
+                              value + "\").");
+    if (name == "Threads" || name == "NeighborListSkin") {
+        double number = 0.0;
+        if (!value.empty()) {
+            std::istringstream stream(value);
+            stream >> number;
+            if (stream.fail() || !stream.eof() || number < 0 ||
+                (name == "Threads" && number != static_cast<int>(number)))
+                throw OpenMMException("MRLForce: the property " + name + " must be a " +
+                                      (name == "Threads" ? "non-negative integer" : "non-negative distance in nm") +
+                                      " (got \"" + value + "\").");
+        }
+    }
+    properties[name] = value;
+}
+
+ForceImpl* MRLForce::createImpl() const {
+    return new MRLForceImpl(*this);
+}

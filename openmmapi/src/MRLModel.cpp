@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+#include "internal/MRLModel.h"
+#include "openmm/OpenMMException.h"
+#include <sstream>
+
+using namespace MRLPlugin;
+using OpenMM::OpenMMException;
+
+torch::jit::Module MRLPlugin::loadModel(const std::string& bytes, const std::string& source) {
+    std::istringstream stream(bytes);
+    try {
+        return torch::jit::load(stream, torch::kCPU);
+    } catch (const std::exception& e) {
+        std::string reason = e.what();
+        reason = reason.substr(0, reason.find('\n'));
+        throw OpenMMException("MRLForce: " + source + " is not a TorchScript model (" + reason +
+                              "). Save the model with torch.jit.save(torch.jit.script(model), path).");
+    }
+}
+
+int MRLPlugin::getNumForwardArguments(const torch::jit::Module& module) {
+    auto method = module.find_method("forward");
+    if (!method)
+        throw OpenMMException("MRLForce: the model has no forward method.");
+    return static_cast<int>(method->function().getSchema().arguments().size()) - 1;
+}
+
+int MRLPlugin::getExpectedNumForwardArguments(const std::string& interface, bool periodic, int numGlobalParameters) {
+    if (interface == "graph/1")
+        return 5 + numGlobalParameters;
+    return 1 + (periodic ? 1 : 0) + numGlobalParameters;
+}
+
+std::string MRLPlugin::describeExpectedForward(const std::string& interface, bool periodic, int numGlobalParameters) {
+    std::string args = interface == "graph/1" ? "positions, atomic_numbers, molecule_index, edge_index, edge_shift"
+                                              : (periodic ? "positions, box" : "positions");
+    for (int i = 0; i < numGlobalParameters; i++)
+        args += ", global_parameter_" + std::to_string(i);
+    return "forward(" + args + ")";
+}

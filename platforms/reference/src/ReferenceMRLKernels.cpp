@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+#include "ReferenceMRLKernels.h"
+#include "internal/MRLModel.h"
+#include "openmm/OpenMMException.h"
+#include "openmm/internal/ContextImpl.h"
+#include "openmm/reference/ReferencePlatform.h"
+#include <ATen/Parallel.h>
+#include <cmath>
+#include <torch/csrc/autograd/autograd.h>
+
+using namespace MRLPlugin;
+using namespace OpenMM;
+
+static ReferencePlatform::PlatformData& getPlatformData(ContextImpl& context) {
+    return *reinterpret_cast<ReferencePlatform::PlatformData*>(context.getPlatformData());
+}
+
+static std::vector<Vec3>& extractPositions(ContextImpl& context) {
+    return *getPlatformData(context).positions;
+}
+
+static std::vector<Vec3>& extractForces(ContextImpl& context) {
+    return *getPlatformData(context).forces;
+}
+
+static Vec3* extractBoxVectors(ContextImpl& context) {
+    return getPlatformData(context).periodicBoxVectors;
+}
+
+static std::map<std::string, double>& extractEnergyParameterDerivatives(ContextImpl& context) {
+    return *getPlatformData(context).energyParameterDerivatives;
+}
+
+static std::string propertyOr(const MRLForce& force, const std::string& name, const std::string& fallback) {
+    auto it = force.getProperties().find(name);
+    return it == force.getProperties().end() || it->second.empty() ? fallback : it->second;
+}
+
+void ReferenceCalcMRLForceKernel::initialize(const System& system, const MRLForce& force, const MRLRegion& region) {
+    std::string precision =
+        propertyOr(force, "Precision", getPlatform().getName() == "Reference" ? "double" : "single");
+    dtype = precision == "double" ? torch::kFloat64 : torch::kFloat32;
+    numThreads = std::stoi(propertyOr(force, "Threads", "0"));
+    module = loadModel(force.getModelBytes(), "the model");
+    module.to(dtype);
+    module.eval();
+    interface = force.getInterface();
+    periodic = force.usesPeriodicBoundaryConditions();
+    outputsForces = force.getOutputsForces();
+    particles = region.particles;
+    int numML = static_cast<int>(particles.size());
+    positionBuffer.resize(3 * numML);
+    positions = torch::zeros({numML, 3}, torch::TensorOptions().dtype(dtype)).requires_grad_(!outputsForces);
+    box = torch::zeros({3, 3}, torch::TensorOptions().dtype(dtype));
+    std::vector<int64_t> z(region.atomicNumbers.begin(), region.atomicNumbers.end());
+    std::vector<int64_t> m(region.moleculeIndices.begin(), region.moleculeIndices.end());
+    atomicNumbers = torch::tensor(z, torch::kInt64);
+    moleculeIndices = torch::tensor(m, torch::kInt64);
+    if (interface == "graph/1")
+        neighborList = std::make_unique<MRLNeighborList>(force.getCutoff(),
+                                                         std::stod(propertyOr(force, "NeighborListSkin", "0.05")));
+    globalNames.clear();
+    globalValues.clear();
+    derivativeOfGlobal.clear();
+    for (int i = 0; i < force.getNumGlobalParameters(); i++) {
+        globalNames.push_back(force.getGlobalParameterName(i));
+        globalValues.push_back(torch::zeros({}, torch::TensorOptions().dtype(dtype)));
+    }
+    for (int i = 0; i < force.getNumEnergyParameterDerivatives(); i++)
+        for (int j = 0; j < force.getNumGlobalParameters(); j++)
+            if (globalNames[j] == force.getEnergyParameterDerivativeName(i)) {
+                derivativeOfGlobal.push_back(j);
+                globalValues[j].requires_grad_(true);
+            }
+}
+
+template <typename Real> static void fillTensor(torch::Tensor& tensor, const double* values) {
+    Real* data = tensor.data_ptr<Real>();
+    for (int64_t i = 0; i < tensor.numel(); i++)
+        data[i] = static_cast<Real>(values[i]);
+}
+
+void ReferenceCalcMRLForceKernel::copyPositionsToTensor(ContextImpl& context) {
+    const std::vector<Vec3>& allPositions = extractPositions(context);
+    for (size_t i = 0; i < particles.size(); i++)
+        for (int d = 0; d < 3; d++)
+            positionBuffer[3 * i + d] = allPositions[particles[i]][d];
+    torch::NoGradGuard noGrad;
+    if (dtype == torch::kFloat64)
+        fillTensor<double>(positions, positionBuffer.data());
+    else
+        fillTensor<float>(positions, positionBuffer.data());
+}
+
+void ReferenceCalcMRLForceKernel::updateGraph(const Vec3* boxVectors) {
+    int numML = static_cast<int>(particles.size());
+    if (!neighborList->update(positionBuffer.data(), numML, boxVectors))
+        return;
+    int numEdges = neighborList->getNumEdges();
+    edgeIndex = torch::tensor(neighborList->getEdgeIndex(), torch::kInt64).view({2, numEdges});
+    edgeShift = torch::tensor(neighborList->getEdgeShift(), torch::kFloat64).view({numEdges, 3}).to(dtype);
+}
+
+std::vector<torch::jit::IValue> ReferenceCalcMRLForceKernel::buildInputs(ContextImpl& context, const Vec3* boxVectors) {
+    std::vector<torch::jit::IValue> inputs = {positions};
+    if (interface == "graph/1") {
+        inputs.insert(inputs.end(), {atomicNumbers, moleculeIndices, edgeIndex, edgeShift});
+    } else if (periodic) {
+        double values[9];
+        for (int i = 0; i < 3; i++)
+            for (int d = 0; d < 3; d++)
+                values[3 * i + d] = boxVectors[i][d];
+        if (dtype == torch::kFloat64)
+            fillTensor<double>(box, values);
+        else
+            fillTensor<float>(box, values);
+        inputs.push_back(box);
+    }
+    torch::NoGradGuard noGrad;
+    for (size_t i = 0; i < globalNames.size(); i++) {
+        globalValues[i].fill_(context.getParameter(globalNames[i]));
+        inputs.push_back(globalValues[i]);
+    }
+    return inputs;
+}
+
+void ReferenceCalcMRLForceKernel::addForces(ContextImpl& context, const torch::Tensor& forces, double sign) {
+    torch::Tensor values = forces.to(torch::kFloat64).contiguous();
+    const double* data = values.data_ptr<double>();
+    std::vector<Vec3>& allForces = extractForces(context);
+    for (size_t i = 0; i < particles.size(); i++) {
+        Vec3 f(sign * data[3 * i], sign * data[3 * i + 1], sign * data[3 * i + 2]);
+        if (!std::isfinite(f[0]) || !std::isfinite(f[1]) || !std::isfinite(f[2]))
+            throw OpenMMException("MRLForce: the model returned a non-finite force on ML atom " + std::to_string(i) +
+                                  " (particle " + std::to_string(particles[i]) +
+                                  "). Check the positions (overlapping atoms?) and the model.");
+        allForces[particles[i]] += f;
+    }
+}
+
+static void checkTensor(const torch::Tensor& tensor, const std::string& what, std::vector<int64_t> shape) {
+    if (!tensor.is_floating_point())
+        throw OpenMMException("MRLForce: the model's " + what + " has dtype " +
+                              std::string(c10::toString(tensor.scalar_type())) +
+                              "; it must be a floating-point tensor.");
+    bool scalar = shape.empty();
+    bool matches = scalar ? tensor.numel() == 1 : tensor.sizes().vec() == shape;
+    if (!matches) {
+        std::string expected = scalar ? std::string("a single number") : c10::str("[", shape[0], ", 3]");
+        throw OpenMMException("MRLForce: the model's " + what + " has shape " + c10::str(tensor.sizes()) +
+                              "; it must be " + expected + ".");
+    }
+}
+
+double ReferenceCalcMRLForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
+    if (numThreads > 0 && at::get_num_threads() != numThreads)
+        at::set_num_threads(numThreads);
+    copyPositionsToTensor(context);
+    const Vec3* boxVectors = periodic ? extractBoxVectors(context) : nullptr;
+    if (neighborList)
+        updateGraph(boxVectors);
+    std::vector<torch::jit::IValue> inputs = buildInputs(context, boxVectors);
+    bool needGradients = includeForces && (!outputsForces || !derivativeOfGlobal.empty());
+    torch::jit::IValue output;
+    {
+        std::unique_ptr<torch::NoGradGuard> noGrad;
+        if (!needGradients && !outputsForces)
+            noGrad = std::make_unique<torch::NoGradGuard>();
+        try {
+            output = module.forward(inputs);
+        } catch (const std::exception& e) {
+            throw OpenMMException(std::string("MRLForce: the model's forward raised an error: ") + e.what());
+        }
+    }
+    torch::Tensor energy, modelForces;
+    if (outputsForces) {
+        if (!output.isTuple() || output.toTupleRef().elements().size() != 2)
+            throw OpenMMException("MRLForce: the model declares outputs_forces, so forward must return "
+                                  "(energy, forces); it returned something else.");
+        energy = output.toTupleRef().elements()[0].toTensor();
+        modelForces = output.toTupleRef().elements()[1].toTensor();
+        checkTensor(modelForces, "forces", {static_cast<int64_t>(particles.size()), 3});
+    } else {
+        if (!output.isTensor())
+            throw OpenMMException("MRLForce: the model's forward must return the energy as a tensor "
+                                  "(or (energy, forces) with outputs_forces = True).");
+        energy = output.toTensor();
+    }
+    checkTensor(energy, "energy", {});
+    double energyValue = energy.item<double>();
+    if (!std::isfinite(energyValue))
+        throw OpenMMException("MRLForce: the model returned a non-finite energy (" + std::to_string(energyValue) +
+                              " kJ/mol). Check the positions (overlapping atoms?) and the model.");
+    if (includeForces) {
+        std::vector<torch::Tensor> wrt;
+        if (!outputsForces)
+            wrt.push_back(positions);
+        for (int g : derivativeOfGlobal)
+            wrt.push_back(globalValues[g]);
+        if (!wrt.empty()) {
+            if (!energy.requires_grad())
+                throw OpenMMException("MRLForce: the model's energy does not depend on its inputs through autograd; "
+                                      "forces cannot be computed. Do not detach the energy inside the model.");
+            std::vector<torch::Tensor> gradients =
+                torch::autograd::grad({energy.sum()}, wrt, {}, false, false, /*allow_unused=*/true);
+            size_t next = 0;
+            if (!outputsForces) {
+                torch::Tensor gradient = gradients[next++];
+                if (gradient.defined())
+                    addForces(context, gradient, -1.0);
+            }
+            std::map<std::string, double>& derivatives = extractEnergyParameterDerivatives(context);
+            for (int g : derivativeOfGlobal) {
+                torch::Tensor gradient = gradients[next++];
+                derivatives[globalNames[g]] += gradient.defined() ? gradient.item<double>() : 0.0;
+            }
+        }
+        if (outputsForces)
+            addForces(context, modelForces, 1.0);
+    }
+    return energyValue;
+}

@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: MIT
+"""openmm-mrl: run machine-learned (TorchScript) potentials in OpenMM through ``MRLForce``.
+
+>>> import openmm, torch
+>>> from openmmmrl import MRLForce
+>>> force = MRLForce("model.pt")          # or MRLForce(torch.jit.script(module)), or MRLForce(model_bytes)
+>>> system.addForce(force)
+"""
+import openmm as _openmm
+
+
+def _check_plugin_loaded():
+    failures = [f for f in _openmm.Platform.getPluginLoadFailures() if "MRL" in f]
+    if failures:
+        raise ImportError("openmm-mrl: OpenMM could not load the MRLForce kernel plugin:\n  " +
+                          "\n  ".join(failures) + "\nRebuild and reinstall with ./test.sh (or scripts/setup.sh).")
+
+
+_check_plugin_loaded()
+
+from .mrlforce import MRLForce  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["MRLForce"]

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs what is missing and builds openmm-mrl: Debian packages, the project venv with OpenMM and
+# PyTorch, then a CMake build installed into the venv's OpenMM.  Every step is skipped when done.
+#
+#   scripts/setup.sh            # what ./demo.sh and ./test.sh run first
+#   MRL_VENV=/path/venv scripts/setup.sh   # use (or create) a venv elsewhere
+#   MRL_BUILD_DIR=/path/build scripts/setup.sh
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${MRL_VENV:-$root/.venv}"
+build="${MRL_BUILD_DIR:-$root/build}"
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# 1. Debian packages (compilers, GoogleTest, OpenCL on the CPU through PoCL).
+debian_packages=(g++ cmake make libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev)
+missing=()
+for package in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. The project venv with the pinned Python packages.
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating the venv $venv"
+  python3 -m venv "$venv"
+fi
+python="$venv/bin/python"
+stamp="$venv/.mrl-requirements-$(sha1sum "$root/requirements.txt" | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  say "installing Python packages into $venv (a few minutes the first time)"
+  "$python" -m pip install -q --upgrade pip
+  torch_spec="$(grep -E '^torch==' "$root/requirements.txt")"
+  if ! "$python" -c "import torch" 2>/dev/null; then
+    "$python" -m pip install -q --retries 0 --timeout 10 --index-url https://download.pytorch.org/whl/cpu "$torch_spec" 2>/dev/null ||
+      say "the CPU-only torch index is unreachable; using PyPI's default torch wheel"
+  fi
+  "$python" -m pip install -q -r "$root/requirements.txt"
+  touch "$stamp"
+fi
+
+# 3. Configure, build and install into the venv (OpenMM.libs/lib, its plugins directory, site-packages/openmmmrl).
+if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q "Python3_EXECUTABLE:FILEPATH=$python\$" "$build/CMakeCache.txt"; then
+  say "configuring $build"
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$python" >/dev/null
+fi
+say "building"
+cmake --build "$build" -j "$(nproc)" 2>&1 | grep -Ev '^\[ *[0-9]+%\]|^(Consolidate|Scanning)' || true
+cmake --build "$build" -j "$(nproc)" >/dev/null
+cmake --install "$build" >/dev/null
+"$python" -c "import openmmmrl" || { echo "openmmmrl does not import after the install" >&2; exit 1; }
+say "ready: $python with openmmmrl $("$python" -c 'import openmmmrl; print(openmmmrl.__version__)')"

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: MIT
+// Energies and forces of MRLForce on the Reference and CPU platforms, against analytic potentials,
+// finite differences and each other.
+#include "MRLTestUtilities.h"
+#include "openmm/HarmonicBondForce.h"
+#include "openmm/State.h"
+#include <memory>
+
+using namespace MRLPlugin;
+using namespace MRLTest;
+using namespace OpenMM;
+
+namespace {
+
+class MRLForceOnPlatform : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override { loadPlatforms(); }
+    Platform& platform() { return Platform::getPlatformByName(GetParam()); }
+    // Reference runs the model in double precision, CPU in single.
+    double relativeTolerance() { return GetParam() == "Reference" ? 1e-10 : 2e-5; }
+    State evaluate(System& system, const std::vector<Vec3>& positions, int types = State::Energy | State::Forces) {
+        VerletIntegrator integrator(0.001);
+        Context context(system, integrator, platform());
+        context.setPositions(positions);
+        return context.getState(types);
+    }
+    void expectMatchesAnalytic(const State& state, const std::vector<Vec3>& positions, const std::vector<int>& atoms,
+                               const Vec3* box) {
+        std::vector<Vec3> forces;
+        double energy = analyticPairEnergy(positions, atoms, box, forces);
+        ASSERT_GT(energy, 1.0) << "the test geometry should have interacting pairs";
+        EXPECT_NEAR(energy, state.getPotentialEnergy(), relativeTolerance() * energy);
+        double scale = 0;
+        for (const Vec3& f : forces)
+            scale = std::max(scale, std::sqrt(f.dot(f)));
+        for (size_t i = 0; i < positions.size(); i++)
+            expectVec3Near(forces[i], state.getForces()[i], relativeTolerance() * scale,
+                           "force on " + std::to_string(i));
+    }
+};
+
+std::vector<int> allAtoms(int n) {
+    std::vector<int> atoms(n);
+    for (int i = 0; i < n; i++)
+        atoms[i] = i;
+    return atoms;
+}
+
+TEST_P(MRLForceOnPlatform, PositionsModelMatchesAnalyticPotential) {
+    int n = 30;
+    std::unique_ptr<System> system(makeSystem(n));
+    system->addForce(new MRLForce(model("pair_positions.pt")));
+    std::vector<Vec3> positions = randomPositions(n, 1.2, 1);
+    expectMatchesAnalytic(evaluate(*system, positions), positions, allAtoms(n), nullptr);
+}
+
+TEST_P(MRLForceOnPlatform, ForcesMatchFiniteDifferences) {
+    int n = 20;
+    std::unique_ptr<System> system(makeSystem(n));
+    MRLForce* force = new MRLForce(model("pair_graph.pt"));
+    force->setAtomicNumbers(std::vector<int>(n, 6));
+    system->addForce(force);
+    force->setProperty("Precision", "double");
+    std::vector<Vec3> positions = randomPositions(n, 1.0, 2);
+    VerletIntegrator integrator(0.001);
+    Context context(*system, integrator, platform());
+    context.setPositions(positions);
+    State state = context.getState(State::Forces | State::Energy);
+    // Displace all atoms along the force direction: dE = -|F| * step.
+    double norm = 0;
+    for (const Vec3& f : state.getForces())
+        norm += f.dot(f);
+    norm = std::sqrt(norm);
+    const double step = 1e-5;
+    std::vector<Vec3> plus(positions), minus(positions);
+    for (int i = 0; i < n; i++) {
+        Vec3 direction = state.getForces()[i] / norm;
+        plus[i] += direction * step;
+        minus[i] -= direction * step;
+    }
+    context.setPositions(plus);
+    double energyPlus = context.getState(State::Energy).getPotentialEnergy();
+    context.setPositions(minus);
+    double energyMinus = context.getState(State::Energy).getPotentialEnergy();
+    double derivative = (energyPlus - energyMinus) / (2 * step);
+    EXPECT_NEAR(-norm, derivative, 1e-5 * norm);
+}
+
+TEST_P(MRLForceOnPlatform, GraphModelMatchesPositionsModelWithoutBox) {
+    int n = 40;
+    std::vector<Vec3> positions = randomPositions(n, 1.5, 3);
+    std::unique_ptr<System> dense(makeSystem(n)), graph(makeSystem(n));
+    dense->addForce(new MRLForce(model("pair_positions.pt")));
+    MRLForce* force = new MRLForce(model("pair_graph.pt"));
+    force->setAtomicNumbers(std::vector<int>(n, 6));
+    graph->addForce(force);
+    State expected = evaluate(*dense, positions), actual = evaluate(*graph, positions);
+    EXPECT_NEAR(expected.getPotentialEnergy(), actual.getPotentialEnergy(),
+                relativeTolerance() * std::abs(expected.getPotentialEnergy()));
+    for (int i = 0; i < n; i++)
+        expectVec3Near(expected.getForces()[i], actual.getForces()[i], 1e-4, "force on " + std::to_string(i));
+    expectMatchesAnalytic(actual, positions, allAtoms(n), nullptr);
+}
+
+// Rectangular and triclinic boxes (OpenMM's reduced form); atoms lie partly outside the box.
+const Vec3 rectangular[3] = {Vec3(1.5, 0, 0), Vec3(0, 1.4, 0), Vec3(0, 0, 1.3)};
+const Vec3 triclinic[3] = {Vec3(1.6, 0, 0), Vec3(0.5, 1.5, 0), Vec3(-0.4, 0.6, 1.4)};
+
+TEST_P(MRLForceOnPlatform, PeriodicModelsMatchAnalyticPotential) {
+    for (const Vec3* box : {rectangular, triclinic}) {
+        int n = 40;
+        std::vector<Vec3> positions = randomPositions(n, 1.8, 4);
+        for (Vec3& p : positions)
+            p -= Vec3(0.2, 0.2, 0.2);
+        std::unique_ptr<System> dense(makeSystem(n, box)), graph(makeSystem(n, box));
+        MRLForce* denseForce = new MRLForce(model("pair_positions_periodic.pt"));
+        denseForce->setUsesPeriodicBoundaryConditions(true);
+        dense->addForce(denseForce);
+        MRLForce* graphForce = new MRLForce(model("pair_graph.pt"));
+        graphForce->setAtomicNumbers(std::vector<int>(n, 6));
+        graphForce->setUsesPeriodicBoundaryConditions(true);
+        graph->addForce(graphForce);
+        SCOPED_TRACE(box == rectangular ? "rectangular box" : "triclinic box");
+        expectMatchesAnalytic(evaluate(*graph, positions), positions, allAtoms(n), box);
+        if (box == rectangular) // the dense model's minimum image is exact only for rectangular boxes
+            expectMatchesAnalytic(evaluate(*dense, positions), positions, allAtoms(n), box);
+    }
+}
+
+TEST_P(MRLForceOnPlatform, SubsetOnlyMovesItsOwnAtoms) {
+    int n = 30;
+    std::vector<Vec3> positions = randomPositions(n, 1.2, 5);
+    std::vector<int> subset = {3, 7, 8, 12, 15, 16, 20, 21, 25, 29};
+    std::unique_ptr<System> system(makeSystem(n));
+    MRLForce* force = new MRLForce(model("pair_graph.pt"));
+    force->setParticles(subset);
+    force->setAtomicNumbers(std::vector<int>(subset.size(), 6));
+    system->addForce(force);
+    State state = evaluate(*system, positions);
+    expectMatchesAnalytic(state, positions, subset, nullptr);
+    for (int i = 0; i < n; i++)
+        if (std::find(subset.begin(), subset.end(), i) == subset.end()) {
+            EXPECT_EQ(Vec3(), state.getForces()[i]) << "atom " << i << " is outside the ML region";
+        }
+}
+
+TEST_P(MRLForceOnPlatform, GlobalParametersAndTheirDerivatives) {
+    int n = 20;
+    std::vector<Vec3> positions = randomPositions(n, 1.0, 6);
+    std::unique_ptr<System> system(makeSystem(n));
+    MRLForce* force = new MRLForce(model("scaled_pair.pt"));
+    force->addGlobalParameter("scale", 0.5);
+    force->addGlobalParameter("shift", 2.0);
+    force->addEnergyParameterDerivative("scale");
+    system->addForce(force);
+    std::vector<Vec3> forces;
+    double pair = analyticPairEnergy(positions, allAtoms(n), nullptr, forces);
+    VerletIntegrator integrator(0.001);
+    Context context(*system, integrator, platform());
+    context.setPositions(positions);
+    State state = context.getState(State::Energy | State::Forces | State::ParameterDerivatives);
+    double tolerance = relativeTolerance() * pair;
+    EXPECT_NEAR(0.5 * pair + 2.0, state.getPotentialEnergy(), tolerance);
+    EXPECT_NEAR(pair, state.getEnergyParameterDerivatives().at("scale"), tolerance);
+    expectVec3Near(forces[0] * 0.5, state.getForces()[0], tolerance, "scaled force");
+    context.setParameter("scale", 2.0);
+    context.setParameter("shift", -1.0);
+    state = context.getState(State::Energy | State::ParameterDerivatives);
+    EXPECT_NEAR(2.0 * pair - 1.0, state.getPotentialEnergy(), tolerance);
+}
+
+TEST_P(MRLForceOnPlatform, ModelThatOutputsForces) {
+    int n = 10;
+    std::vector<Vec3> positions = randomPositions(n, 1.0, 7);
+    std::unique_ptr<System> system(makeSystem(n));
+    MRLForce* force = new MRLForce(model("harmonic_forces.pt"));
+    ASSERT_TRUE(force->getOutputsForces());
+    system->addForce(force);
+    State state = evaluate(*system, positions);
+    double energy = 0;
+    for (int i = 0; i < n; i++) {
+        energy += 50.0 * positions[i].dot(positions[i]);
+        expectVec3Near(positions[i] * -100.0, state.getForces()[i], relativeTolerance() * 200, "force");
+    }
+    EXPECT_NEAR(energy, state.getPotentialEnergy(), relativeTolerance() * energy);
+}
+
+TEST_P(MRLForceOnPlatform, ForceGroupSelectsTheForce) {
+    int n = 10;
+    std::unique_ptr<System> system(makeSystem(n));
+    MRLForce* force = new MRLForce(model("pair_positions.pt"));
+    force->setForceGroup(3);
+    system->addForce(force);
+    VerletIntegrator integrator(0.001);
+    Context context(*system, integrator, platform());
+    context.setPositions(randomPositions(n, 0.8, 8));
+    EXPECT_GT(context.getState(State::Energy, false, 1 << 3).getPotentialEnergy(), 1.0);
+    EXPECT_EQ(0.0, context.getState(State::Energy, false, 1 << 0).getPotentialEnergy());
+}
+
+TEST_P(MRLForceOnPlatform, MoleculesComeFromBondsUnlessGiven) {
+    // Ten diatomic "molecules": only pairs between different molecules interact in this model.
+    int n = 20;
+    std::vector<Vec3> positions = randomPositions(n, 1.0, 9, 0.12);
+    std::unique_ptr<System> system(makeSystem(n));
+    HarmonicBondForce* bonds = new HarmonicBondForce();
+    for (int i = 0; i < n; i += 2)
+        bonds->addBond(i, i + 1, 0.15, 1000.0);
+    system->addForce(bonds);
+    MRLForce* force = new MRLForce(model("intermolecular_graph.pt"));
+    std::vector<int> z(n, 6);
+    z[0] = 8;
+    force->setAtomicNumbers(z);
+    force->setForceGroup(1);
+    system->addForce(force);
+    double expected = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (i / 2 != j / 2) {
+                Vec3 d = positions[j] - positions[i];
+                expected += pairEnergy(std::sqrt(d.dot(d))) * z[i] * z[j] / 36.0;
+            }
+    VerletIntegrator integrator(0.001);
+    auto energyOf = [&](System& s) {
+        Context context(s, integrator, platform());
+        context.setPositions(positions);
+        return context.getState(State::Energy, false, 1 << 1).getPotentialEnergy();
+    };
+    EXPECT_NEAR(expected, energyOf(*system), relativeTolerance() * expected);
+    // Explicit indices override the bonds: one molecule per atom makes every pair intermolecular.
+    std::vector<int> each(n);
+    for (int i = 0; i < n; i++)
+        each[i] = i;
+    force->setMoleculeIndices(each);
+    double all = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            Vec3 d = positions[j] - positions[i];
+            all += pairEnergy(std::sqrt(d.dot(d))) * z[i] * z[j] / 36.0;
+        }
+    EXPECT_NEAR(all, energyOf(*system), relativeTolerance() * all);
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, MRLForceOnPlatform, ::testing::Values("Reference", "CPU"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST(MRLForce, ReferenceAndCpuPlatformsAgree) {
+    loadPlatforms();
+    int n = 60;
+    std::vector<Vec3> positions = randomPositions(n, 1.6, 10);
+    std::unique_ptr<System> system(makeSystem(n, triclinic));
+    MRLForce* force = new MRLForce(model("pair_graph.pt"));
+    force->setAtomicNumbers(std::vector<int>(n, 6));
+    force->setUsesPeriodicBoundaryConditions(true);
+    system->addForce(force);
+    std::vector<State> states;
+    for (std::string name : {"Reference", "CPU"}) {
+        VerletIntegrator integrator(0.001);
+        Context context(*system, integrator, Platform::getPlatformByName(name));
+        context.setPositions(positions);
+        states.push_back(context.getState(State::Energy | State::Forces));
+    }
+    double energy = states[0].getPotentialEnergy();
+    EXPECT_NEAR(energy, states[1].getPotentialEnergy(), 1e-5 * std::abs(energy));
+    for (int i = 0; i < n; i++)
+        expectVec3Near(states[0].getForces()[i], states[1].getForces()[i], 1e-3, "force on " + std::to_string(i));
+}
+
+TEST(MRLForce, NeighborListFollowsAtomsDuringDynamics) {
+    // Run MD with a small skin so the list is rebuilt many times, and compare each step to a fresh list.
+    loadPlatforms();
+    int n = 30;
+    std::unique_ptr<System> system(makeSystem(n, rectangular));
+    MRLForce* force = new MRLForce(model("pair_graph.pt"));
+    force->setAtomicNumbers(std::vector<int>(n, 6));
+    force->setUsesPeriodicBoundaryConditions(true);
+    force->setProperty("NeighborListSkin", "0.01");
+    system->addForce(force);
+    VerletIntegrator integrator(0.002);
+    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    context.setPositions(randomPositions(n, 1.3, 11, 0.2));
+    context.setVelocitiesToTemperature(600.0, 1);
+    for (int step = 0; step < 20; step++) {
+        integrator.step(5);
+        State state = context.getState(State::Positions | State::Energy | State::Forces);
+        std::vector<Vec3> forces;
+        double expected = analyticPairEnergy(state.getPositions(), allAtoms(n), rectangular, forces);
+        ASSERT_NEAR(expected, state.getPotentialEnergy(), 1e-9 * std::max(1.0, expected)) << "step " << step;
+    }
+}
+
+} // namespace
