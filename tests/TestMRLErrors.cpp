@@ -59,6 +59,18 @@ TEST_F(MRLErrors, NonFiniteEnergyOrForces) {
     EXPECT_THROW_MESSAGE(evaluate(new MRLForce(model("nan_forces.pt"))), "non-finite force on ML atom 0");
 }
 
+TEST_F(MRLErrors, ModelThatRaisesAnErrorReportsItWithoutBacktrace) {
+    try {
+        evaluate(new MRLForce(model("raises_error.pt")));
+        ADD_FAILURE() << "no exception";
+    } catch (const OpenMMException& e) {
+        std::string message = e.what();
+        EXPECT_NE(std::string::npos, message.find("the model's forward raised an error"));
+        EXPECT_NE(std::string::npos, message.find("this model refuses to run"));
+        EXPECT_EQ(std::string::npos, message.find("Exception raised from")) << message;
+    }
+}
+
 TEST_F(MRLErrors, ParticleIndexOutOfRangeOrRepeated) {
     MRLForce force(model("pair_positions.pt"));
     EXPECT_THROW_MESSAGE(force.setParticles({0, 1, 1}), "contains the index 1 more than once");

@@ -241,6 +241,22 @@ TEST_P(MRLForceOnPlatform, MoleculesComeFromBondsUnlessGiven) {
     EXPECT_NEAR(all, energyOf(*system), relativeTolerance() * all);
 }
 
+TEST_P(MRLForceOnPlatform, IntegerBuffersKeepTheirDtype) {
+    int n = 3;
+    std::vector<Vec3> positions = {Vec3(0.1, 0.2, 0.3), Vec3(0.4, -0.5, 0.6), Vec3(1, 1, 1)};
+    for (std::string precision : {"single", "double"}) {
+        std::unique_ptr<System> system(makeSystem(n));
+        MRLForce* force = new MRLForce(model("integer_buffer.pt"));
+        force->setProperty("Precision", precision);
+        system->addForce(force);
+        State state = evaluate(*system, positions);
+        double tolerance = precision == "double" ? 1e-12 : 1e-6;
+        EXPECT_NEAR(2.0 * positions[1].dot(positions[1]), state.getPotentialEnergy(), tolerance) << precision;
+        expectVec3Near(positions[1] * -4.0, state.getForces()[1], tolerance, precision);
+        expectVec3Near(Vec3(), state.getForces()[0], tolerance, precision);
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Platforms, MRLForceOnPlatform, ::testing::Values("Reference", "CPU"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

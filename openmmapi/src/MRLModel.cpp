@@ -11,7 +11,7 @@ torch::jit::Module MRLPlugin::loadModel(const std::string& bytes, const std::str
     try {
         return torch::jit::load(stream, torch::kCPU);
     } catch (const std::exception& e) {
-        std::string reason = e.what();
+        std::string reason = describeTorchError(e);
         reason = reason.substr(0, reason.find('\n'));
         throw OpenMMException("MRLForce: " + source + " is not a TorchScript model (" + reason +
                               "). Save the model with torch.jit.save(torch.jit.script(model), path).");
@@ -37,4 +37,21 @@ std::string MRLPlugin::describeExpectedForward(const std::string& interface, boo
     for (int i = 0; i < numGlobalParameters; i++)
         args += ", global_parameter_" + std::to_string(i);
     return "forward(" + args + ")";
+}
+
+void MRLPlugin::convertFloatingPoint(torch::jit::Module& module, torch::ScalarType dtype) {
+    torch::NoGradGuard noGrad;
+    for (torch::Tensor parameter : module.parameters())
+        if (parameter.is_floating_point())
+            parameter.set_data(parameter.to(dtype));
+    for (torch::Tensor buffer : module.buffers())
+        if (buffer.is_floating_point())
+            buffer.set_data(buffer.to(dtype));
+}
+
+std::string MRLPlugin::describeTorchError(const std::exception& error) {
+    const c10::Error* torchError = dynamic_cast<const c10::Error*>(&error);
+    std::string text = torchError ? torchError->what_without_backtrace() : error.what();
+    size_t backtrace = text.find("\nException raised from");
+    return backtrace == std::string::npos ? text : text.substr(0, backtrace);
 }

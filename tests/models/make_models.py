@@ -112,6 +112,25 @@ class HarmonicWithForces(torch.nn.Module):
         return 50.0 * (positions ** 2).sum(), -100.0 * positions
 
 
+class IntegerBuffer(torch.nn.Module):
+    """An int64 index buffer and a float buffer: E = weight * |r_order[0]|^2 must work in either precision."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("order", torch.tensor([1, 0], dtype=torch.int64))
+        self.register_buffer("weight", torch.tensor(2.0, dtype=torch.float64))
+
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        return self.weight * (positions[self.order[0]] ** 2).sum()
+
+
+class RaisesError(torch.nn.Module):
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        if positions.shape[0] > 0:
+            raise RuntimeError("this model refuses to run")
+        return positions.sum()
+
+
 class WrongSignature(torch.nn.Module):
     def forward(self, positions: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
         return (positions ** 2).sum() + extra
@@ -172,6 +191,8 @@ MODELS = {
     "scaled_pair.pt": ScaledPair,
     "intermolecular_graph.pt": InterMolecularGraph,
     "harmonic_forces.pt": HarmonicWithForces,
+    "integer_buffer.pt": IntegerBuffer,
+    "raises_error.pt": RaisesError,
     "wrong_signature.pt": WrongSignature,
     "wrong_shape.pt": WrongShape,
     "integer_energy.pt": IntegerEnergy,

@@ -14,6 +14,15 @@ namespace MRLPlugin {
  */
 OPENMM_EXPORT_MRL torch::jit::Module loadModel(const std::string& bytes, const std::string& source);
 
+/**
+ * Convert the floating-point parameters and buffers of a module to a dtype, leaving integer buffers (atom
+ * types, index tables) alone, as torch.nn.Module.to(dtype) does in Python.
+ */
+OPENMM_EXPORT_MRL void convertFloatingPoint(torch::jit::Module& module, torch::ScalarType dtype);
+
+/** The first line of a LibTorch error, with the C++ backtrace that LibTorch appends removed. */
+OPENMM_EXPORT_MRL std::string describeTorchError(const std::exception& error);
+
 /** The number of arguments of the module's forward method, not counting self. */
 OPENMM_EXPORT_MRL int getNumForwardArguments(const torch::jit::Module& module);
 

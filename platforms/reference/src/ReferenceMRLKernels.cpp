@@ -42,7 +42,7 @@ void ReferenceCalcMRLForceKernel::initialize(const System& system, const MRLForc
     dtype = precision == "double" ? torch::kFloat64 : torch::kFloat32;
     numThreads = std::stoi(propertyOr(force, "Threads", "0"));
     module = loadModel(force.getModelBytes(), "the model");
-    module.to(dtype);
+    convertFloatingPoint(module, dtype);
     module.eval();
     interface = force.getInterface();
     periodic = force.usesPeriodicBoundaryConditions();
@@ -169,7 +169,7 @@ double ReferenceCalcMRLForceKernel::execute(ContextImpl& context, bool includeFo
         try {
             output = module.forward(inputs);
         } catch (const std::exception& e) {
-            throw OpenMMException(std::string("MRLForce: the model's forward raised an error: ") + e.what());
+            throw OpenMMException("MRLForce: the model's forward raised an error: " + describeTorchError(e));
         }
     }
     torch::Tensor energy, modelForces;
