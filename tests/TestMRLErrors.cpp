@@ -99,6 +99,7 @@ TEST_F(MRLErrors, UnknownOrInvalidProperty) {
     EXPECT_THROW_MESSAGE(force.setProperty("Precision", "half"), "Precision must be");
     EXPECT_THROW_MESSAGE(force.setProperty("Threads", "two"), "Threads must be a non-negative integer");
     EXPECT_THROW_MESSAGE(force.setProperty("NeighborListSkin", "-1"), "NeighborListSkin must be");
+    EXPECT_THROW_MESSAGE(force.setProperty("ReuseMemory", "yes"), "ReuseMemory must be");
 }
 
 TEST_F(MRLErrors, CutoffThatIsNotPositive) {

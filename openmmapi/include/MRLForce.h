@@ -117,6 +117,10 @@ public:
      *   Reference uses double, CPU uses single)
      * - "NeighborListSkin": the neighbor-list skin of "graph/1" models, measured in nm (default 0.05);
      *   the list is rebuilt once an atom has moved more than half of it
+     * - "ReuseMemory": "true" (default) or "false".  On the CPU, the model's large temporaries are
+     *   kept in the process heap for the next step instead of being returned to the operating system
+     *   and faulted in again (glibc's mmap and trim thresholds are raised to 1 GiB, for the whole
+     *   process); measured 2.3x faster at 10000 atoms.  "false" leaves malloc as it was.
      */
     void setProperty(const std::string& name, const std::string& value);
     /** All properties that were set. */

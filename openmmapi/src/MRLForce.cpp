@@ -136,7 +136,7 @@ const std::string& MRLForce::getEnergyParameterDerivativeName(int index) const {
 }
 
 std::vector<std::string> MRLForce::getPropertyNames() {
-    return {"Threads", "Precision", "NeighborListSkin"};
+    return {"Threads", "Precision", "NeighborListSkin", "ReuseMemory"};
 }
 
 void MRLForce::setProperty(const std::string& name, const std::string& value) {
@@ -150,6 +150,9 @@ void MRLForce::setProperty(const std::string& name, const std::string& value) {
     if (name == "Precision" && value != "" && value != "single" && value != "double")
         throw OpenMMException("MRLForce: the property Precision must be \"single\", \"double\" or \"\" (got \"" +
                               value + "\").");
+    if (name == "ReuseMemory" && value != "" && value != "true" && value != "false")
+        throw OpenMMException("MRLForce: the property ReuseMemory must be \"true\", \"false\" or \"\" (got \"" + value +
+                              "\").");
     if (name == "Threads" || name == "NeighborListSkin") {
         double number = 0.0;
         if (!value.empty()) {

@@ -6,6 +6,9 @@
 #include "openmm/reference/ReferencePlatform.h"
 #include <ATen/Parallel.h>
 #include <cmath>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <torch/csrc/autograd/autograd.h>
 
 using namespace MRLPlugin;
@@ -36,11 +39,30 @@ static std::string propertyOr(const MRLForce& force, const std::string& name, co
     return it == force.getProperties().end() || it->second.empty() ? fallback : it->second;
 }
 
+/**
+ * Keep freed large blocks in the heap.  glibc serves allocations above its mmap threshold (at most 32 MiB
+ * by default) with fresh mappings and unmaps them on free, so each step of a big model faults its
+ * temporaries in again; raising the thresholds lets the next step reuse the memory.
+ */
+static void reuseLargeAllocations() {
+#if defined(__GLIBC__)
+    static bool done = false;
+    if (!done) {
+        const int oneGiB = 1 << 30;
+        mallopt(M_MMAP_THRESHOLD, oneGiB);
+        mallopt(M_TRIM_THRESHOLD, oneGiB);
+        done = true;
+    }
+#endif
+}
+
 void ReferenceCalcMRLForceKernel::initialize(const System& system, const MRLForce& force, const MRLRegion& region) {
     std::string precision =
         propertyOr(force, "Precision", getPlatform().getName() == "Reference" ? "double" : "single");
     dtype = precision == "double" ? torch::kFloat64 : torch::kFloat32;
     numThreads = std::stoi(propertyOr(force, "Threads", "0"));
+    if (propertyOr(force, "ReuseMemory", "true") == "true")
+        reuseLargeAllocations();
     module = loadModel(force.getModelBytes(), "the model");
     convertFloatingPoint(module, dtype);
     module.eval();

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
 """Models that run through MRLForce."""
-from .toy import DenseMessagePassing, GraphMessagePassing, ToyConfig
+from .toy import AllPairsMessagePassing, GraphMessagePassing, ToyConfig
 
-__all__ = ["ToyConfig", "GraphMessagePassing", "DenseMessagePassing"]
+__all__ = ["ToyConfig", "GraphMessagePassing", "AllPairsMessagePassing"]

@@ -2,9 +2,9 @@
 """A small invariant message-passing potential, written two ways with the same weights.
 
 ``GraphMessagePassing`` uses the plugin's ``"graph/1"`` interface (the engine supplies the edges);
-``DenseMessagePassing`` is the same network over all N x N pairs inside the model, as openmm-torch
-users write it for the ``"positions"`` interface.  They give the same energy (kJ/mol) and forces, so
-the benchmarks compare neighbor searches, not networks.  The weights are random: this is a stand-in
+``AllPairsMessagePassing`` is the same network for the ``"positions"`` interface, finding its
+neighbors inside the model from all N x N distances, as openmm-torch users write it.  They give the
+same energy (kJ/mol) and forces, so the benchmarks compare neighbor searches, not networks.  The weights are random: this is a stand-in
 for the pretrained head for speed and plumbing, not a physical potential.
 """
 import math
@@ -38,6 +38,19 @@ class _Weights(torch.nn.Module):
         self.cutoff = float(config.cutoff_nm)
         self.scale = float(config.energy_scale)
 
+    def energy(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, edge_index: torch.Tensor,
+               edge_shift: torch.Tensor) -> torch.Tensor:
+        """The network's energy (kJ/mol) over directed edges (both directions listed)."""
+        source, target = edge_index[0], edge_index[1]
+        delta = positions[target] - positions[source] + edge_shift
+        basis = self.radial(torch.sqrt((delta * delta).sum(-1)))
+        h = self.embedding[atomic_numbers].to(positions.dtype)
+        for layer in range(self.filters.shape[0]):
+            messages = (basis @ self.filters[layer]) * h[target]
+            aggregated = torch.zeros_like(h).index_add_(0, source, messages)
+            h = h + torch.nn.functional.silu(aggregated @ self.updates[layer])
+        return self.scale * (h @ self.readout).sum()
+
     def radial(self, r: torch.Tensor) -> torch.Tensor:
         """Gaussian radial basis times a cosine cutoff that goes smoothly to zero at the cutoff, [..., K]."""
         envelope = torch.where(r < self.cutoff, 0.5 * (torch.cos(math.pi * r / self.cutoff) + 1.0), torch.zeros_like(r))
@@ -55,20 +68,12 @@ class GraphMessagePassing(torch.nn.Module):
 
     def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
                 edge_index: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
-        w = self.weights
-        source, target = edge_index[0], edge_index[1]
-        delta = positions[target] - positions[source] + edge_shift
-        basis = w.radial(torch.sqrt((delta * delta).sum(-1)))
-        h = w.embedding[atomic_numbers].to(positions.dtype)
-        for layer in range(w.filters.shape[0]):
-            messages = (basis @ w.filters[layer]) * h[target]
-            aggregated = torch.zeros_like(h).index_add_(0, source, messages)
-            h = h + torch.nn.functional.silu(aggregated @ w.updates[layer])
-        return w.scale * (h @ w.readout).sum()
+        return self.weights.energy(positions, atomic_numbers, edge_index, edge_shift)
 
 
-class DenseMessagePassing(torch.nn.Module):
-    """The same network over all pairs inside the model (``"positions"`` interface, no periodicity)."""
+class AllPairsMessagePassing(torch.nn.Module):
+    """The same network with its neighbor search inside the model (``"positions"`` interface, no box):
+    all N x N distances, then the pairs within the cutoff."""
 
     def __init__(self, atomic_numbers, config: ToyConfig = ToyConfig()):
         super().__init__()
@@ -76,15 +81,10 @@ class DenseMessagePassing(torch.nn.Module):
         self.register_buffer("atomic_numbers", torch.as_tensor(atomic_numbers, dtype=torch.int64))
 
     def forward(self, positions: torch.Tensor) -> torch.Tensor:
-        w = self.weights
         n = positions.shape[0]
-        delta = positions.unsqueeze(0) - positions.unsqueeze(1)  # [i, j] = r_j - r_i
-        eye = torch.eye(n, dtype=positions.dtype, device=positions.device)
-        r = torch.sqrt((delta * delta).sum(-1) + eye)  # + eye keeps the diagonal away from sqrt(0)
-        basis = w.radial(r) * (1.0 - eye).unsqueeze(-1)
-        h = w.embedding[self.atomic_numbers].to(positions.dtype)
-        for layer in range(w.filters.shape[0]):
-            filters = basis @ w.filters[layer]  # [N, N, F]
-            aggregated = (filters * h.unsqueeze(0)).sum(1)
-            h = h + torch.nn.functional.silu(aggregated @ w.updates[layer])
-        return w.scale * (h @ w.readout).sum()
+        with torch.no_grad():
+            distances = torch.cdist(positions, positions)
+            distances.fill_diagonal_(2.0 * self.weights.cutoff)
+            edge_index = torch.nonzero(distances < self.weights.cutoff).t().contiguous()
+        shift = torch.zeros(edge_index.shape[1], 3, dtype=positions.dtype, device=positions.device)
+        return self.weights.energy(positions, self.atomic_numbers, edge_index, shift)
