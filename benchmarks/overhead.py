@@ -27,12 +27,12 @@ def measure(n, repeats, platform):
     context.setPositions(positions)
     plugin = median_time(lambda: context.getState(getForces=True), repeats)
 
-    # The bare model: same edges (brute force here, within cutoff + the default 0.05 nm skin), same dtype.
+    # The bare model: the same edges the plugin passes (those within the cutoff, found by brute force here), same dtype.
     dtype = torch.float64 if platform == "Reference" else torch.float32
     bare = torch.jit.load(_to_bytes(model))
     bare.to(dtype)
     pos = torch.tensor(positions, dtype=dtype, requires_grad=True)
-    edge_index = _edges(positions, model.cutoff_nm + 0.05)
+    edge_index = _edges(positions, model.cutoff_nm)
     z = torch.full((n,), 6, dtype=torch.int64)
     m = torch.zeros(n, dtype=torch.int64)
     shift = torch.zeros(edge_index.shape[1], 3, dtype=dtype)

@@ -45,7 +45,7 @@ if [ ! -f "$stamp" ]; then
 fi
 
 # 3. Configure, build and install into the venv (OpenMM.libs/lib, its plugins directory, site-packages/openmmmrl).
-if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q "Python3_EXECUTABLE:FILEPATH=$python\$" "$build/CMakeCache.txt"; then
+if [ ! -f "$build/CMakeCache.txt" ] || ! grep -Eq "^Python3_EXECUTABLE:[A-Z]+=$python\$" "$build/CMakeCache.txt"; then
   say "configuring $build"
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$python" >/dev/null
 fi

@@ -282,6 +282,37 @@ TEST(MRLForce, ReferenceAndCpuPlatformsAgree) {
         expectVec3Near(states[0].getForces()[i], states[1].getForces()[i], 1e-3, "force on " + std::to_string(i));
 }
 
+TEST(MRLForce, ModelGetsEdgesWithinTheCutoffWhateverTheListHistory) {
+    // One context has built its list elsewhere (a far-away configuration inside the skin); both must
+    // then pass the model exactly the same edges, all within the cutoff.
+    loadPlatforms();
+    int n = 50;
+    std::vector<Vec3> positions = randomPositions(n, 1.4, 12, 0.0);
+    std::unique_ptr<System> system(makeSystem(n, rectangular));
+    MRLForce* force = new MRLForce(model("longest_edge.pt"));
+    force->setAtomicNumbers(std::vector<int>(n, 6));
+    force->setUsesPeriodicBoundaryConditions(true);
+    force->setProperty("NeighborListSkin", "0.2");
+    system->addForce(force);
+    VerletIntegrator integrator1(0.001), integrator2(0.001);
+    Context fresh(*system, integrator1, Platform::getPlatformByName("Reference"));
+    Context moved(*system, integrator2, Platform::getPlatformByName("Reference"));
+    std::vector<Vec3> nearby(positions);
+    for (int i = 0; i < n; i++)
+        nearby[i] += Vec3(0.04, -0.03, 0.02) * ((i % 3) - 1.0); // less than half the skin
+    moved.setPositions(nearby);
+    moved.getState(State::Energy);
+    fresh.setPositions(positions);
+    moved.setPositions(positions);
+    double a = fresh.getState(State::Energy).getPotentialEnergy(),
+           b = moved.getState(State::Energy).getPotentialEnergy();
+    EXPECT_EQ(a, b);
+    double numEdges = std::floor(a), longest = a - numEdges; // the energy is E + the longest edge (< 1 nm)
+    EXPECT_LT(longest, PairCutoff);
+    EXPECT_GT(longest, 0.9 * PairCutoff);
+    EXPECT_GT(numEdges, 100);
+}
+
 TEST(MRLForce, NeighborListFollowsAtomsDuringDynamics) {
     // Run MD with a small skin so the list is rebuilt many times, and compare each step to a fresh list.
     loadPlatforms();

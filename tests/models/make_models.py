@@ -88,6 +88,21 @@ class InterMolecularGraph(torch.nn.Module):
         return 0.5 * (phi * weight * inter).sum()
 
 
+class LongestEdge(torch.nn.Module):
+    """Energy = the number of edges the engine passed plus the longest one in nm (always below 1 nm)."""
+
+    def __init__(self):
+        super().__init__()
+        self.mrl_interface = "graph/1"
+        self.cutoff_nm = CUTOFF
+
+    def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
+                edge_index: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
+        delta = positions[edge_index[1]] - positions[edge_index[0]] + edge_shift
+        r = torch.sqrt((delta ** 2).sum(-1))
+        return torch.cat([r, torch.zeros(1, dtype=r.dtype)]).max() + float(edge_index.shape[1])
+
+
 class ScaledPair(torch.nn.Module):
     """E = scale * pair energy + shift: two global parameters, dE/dscale is the pair energy."""
 
@@ -189,6 +204,7 @@ MODELS = {
     "pair_positions_periodic.pt": PairPositionsPeriodic,
     "pair_graph.pt": PairGraph,
     "scaled_pair.pt": ScaledPair,
+    "longest_edge.pt": LongestEdge,
     "intermolecular_graph.pt": InterMolecularGraph,
     "harmonic_forces.pt": HarmonicWithForces,
     "integer_buffer.pt": IntegerBuffer,

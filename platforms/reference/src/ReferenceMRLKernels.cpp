@@ -78,6 +78,7 @@ void ReferenceCalcMRLForceKernel::initialize(const System& system, const MRLForc
     std::vector<int64_t> m(region.moleculeIndices.begin(), region.moleculeIndices.end());
     atomicNumbers = torch::tensor(z, torch::kInt64);
     moleculeIndices = torch::tensor(m, torch::kInt64);
+    cutoff = force.getCutoff();
     if (interface == "graph/1")
         neighborList = std::make_unique<MRLNeighborList>(force.getCutoff(),
                                                          std::stod(propertyOr(force, "NeighborListSkin", "0.05")));
@@ -114,13 +115,40 @@ void ReferenceCalcMRLForceKernel::copyPositionsToTensor(ContextImpl& context) {
         fillTensor<float>(positions, positionBuffer.data());
 }
 
+/**
+ * Bring the neighbor list up to date and pass the model the listed edges that are within the cutoff
+ * now.  The list itself (cutoff + skin) is rebuilt rarely; the filter costs O(E) per step, spares the
+ * model the skin edges, and makes the edges a function of the current positions alone, whatever the
+ * list's history (checkpoints restore bit for bit).
+ */
 void ReferenceCalcMRLForceKernel::updateGraph(const Vec3* boxVectors) {
     int numML = static_cast<int>(particles.size());
-    if (!neighborList->update(positionBuffer.data(), numML, boxVectors))
-        return;
-    int numEdges = neighborList->getNumEdges();
-    edgeIndex = torch::tensor(neighborList->getEdgeIndex(), torch::kInt64).view({2, numEdges});
-    edgeShift = torch::tensor(neighborList->getEdgeShift(), torch::kFloat64).view({numEdges, 3}).to(dtype);
+    neighborList->update(positionBuffer.data(), numML, boxVectors);
+    int numListed = neighborList->getNumEdges();
+    const int64_t* index = neighborList->getEdgeIndex().data();
+    const double* shift = neighborList->getEdgeShift().data();
+    const double* r = positionBuffer.data();
+    double cutoff2 = cutoff * cutoff;
+    keptSources.clear();
+    keptTargets.clear();
+    keptShifts.clear();
+    for (int e = 0; e < numListed; e++) {
+        int64_t i = index[e], j = index[numListed + e];
+        double dx = r[3 * j] - r[3 * i] + shift[3 * e], dy = r[3 * j + 1] - r[3 * i + 1] + shift[3 * e + 1],
+               dz = r[3 * j + 2] - r[3 * i + 2] + shift[3 * e + 2];
+        if (dx * dx + dy * dy + dz * dz < cutoff2) {
+            keptSources.push_back(i);
+            keptTargets.push_back(j);
+            keptShifts.insert(keptShifts.end(), {shift[3 * e], shift[3 * e + 1], shift[3 * e + 2]});
+        }
+    }
+    int64_t numEdges = static_cast<int64_t>(keptSources.size());
+    edgeIndex = torch::empty({2, numEdges}, torch::kInt64);
+    std::copy(keptSources.begin(), keptSources.end(), edgeIndex.data_ptr<int64_t>());
+    std::copy(keptTargets.begin(), keptTargets.end(), edgeIndex.data_ptr<int64_t>() + numEdges);
+    edgeShift = torch::from_blob(keptShifts.data(), {numEdges, 3}, torch::kFloat64)
+                    .to(dtype, /*non_blocking=*/false,
+                        /*copy=*/true);
 }
 
 std::vector<torch::jit::IValue> ReferenceCalcMRLForceKernel::buildInputs(ContextImpl& context, const Vec3* boxVectors) {

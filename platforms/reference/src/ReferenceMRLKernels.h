@@ -40,6 +40,9 @@ private:
     std::vector<torch::Tensor> globalValues;
     std::vector<int> derivativeOfGlobal; // global parameter index of each requested derivative
     std::unique_ptr<MRLNeighborList> neighborList;
+    double cutoff = 0.0;
+    std::vector<int64_t> keptSources, keptTargets; // edges within the cutoff this step
+    std::vector<double> keptShifts;
 };
 
 } // namespace MRLPlugin
