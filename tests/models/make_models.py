@@ -14,26 +14,34 @@ from typing import Tuple
 
 import torch
 
-A = 3.0  # kJ/mol
+A = 3.0  # kJ/mol  (A and CUTOFF appear as literals inside the scripted functions below)
 CUTOFF = 0.6  # nm
 
 
-def pair_energy(r: torch.Tensor, cutoff: float) -> torch.Tensor:
-    x = (r / cutoff) ** 2
-    return torch.where(x < 1.0, A * (1.0 - x) ** 3, torch.zeros_like(r))
+def pair_energy(r: torch.Tensor) -> torch.Tensor:
+    """phi(r) of each distance r (nm), kJ/mol."""
+    x = (r / 0.6) ** 2
+    return torch.where(x < 1.0, 3.0 * (1.0 - x) ** 3, torch.zeros_like(r))
+
+
+def all_pairs_energy(positions: torch.Tensor) -> torch.Tensor:
+    """The pair energy summed over all pairs i < j, no box."""
+    n = positions.shape[0]
+    ij = torch.triu_indices(n, n, 1)
+    delta = positions[ij[1]] - positions[ij[0]]
+    return pair_energy(torch.sqrt((delta ** 2).sum(-1))).sum()
+
+
+def edge_lengths(positions: torch.Tensor, edge_index: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
+    delta = positions[edge_index[1]] - positions[edge_index[0]] + edge_shift
+    return torch.sqrt((delta ** 2).sum(-1))
 
 
 class PairPositions(torch.nn.Module):
     """openmm-torch style: forward(positions) over all pairs, no attributes at all."""
 
     def forward(self, positions: torch.Tensor) -> torch.Tensor:
-        n = positions.shape[0]
-        delta = positions.unsqueeze(0) - positions.unsqueeze(1)
-        ij = torch.triu_indices(n, n, 1)
-        i, j = ij[0], ij[1]
-        r = torch.sqrt((delta[i, j] ** 2).sum(-1))
-        x = (r / 0.6) ** 2
-        return torch.where(x < 1.0, 3.0 * (1.0 - x) ** 3, torch.zeros_like(r)).sum()
+        return all_pairs_energy(positions)
 
 
 class PairPositionsPeriodic(torch.nn.Module):
@@ -42,64 +50,48 @@ class PairPositionsPeriodic(torch.nn.Module):
     def forward(self, positions: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
         n = positions.shape[0]
         ij = torch.triu_indices(n, n, 1)
-        i, j = ij[0], ij[1]
-        delta = positions[j] - positions[i]
+        delta = positions[ij[1]] - positions[ij[0]]
         delta = delta - torch.outer(torch.round(delta[:, 2] / box[2, 2]), box[2])
         delta = delta - torch.outer(torch.round(delta[:, 1] / box[1, 1]), box[1])
         delta = delta - torch.outer(torch.round(delta[:, 0] / box[0, 0]), box[0])
-        r = torch.sqrt((delta ** 2).sum(-1))
-        x = (r / 0.6) ** 2
-        return torch.where(x < 1.0, 3.0 * (1.0 - x) ** 3, torch.zeros_like(r)).sum()
+        return pair_energy(torch.sqrt((delta ** 2).sum(-1))).sum()
 
 
-class PairGraph(torch.nn.Module):
-    """The same potential through the engine's neighbor list ("graph/1")."""
+class GraphModel(torch.nn.Module):
+    """A "graph/1" model with the test cutoff."""
 
     def __init__(self):
         super().__init__()
         self.mrl_interface = "graph/1"
         self.cutoff_nm = CUTOFF
+
+
+class PairGraph(GraphModel):
+    """The same potential through the engine's neighbor list ("graph/1"); each pair is listed twice."""
 
     def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
                 edge_index: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
-        delta = positions[edge_index[1]] - positions[edge_index[0]] + edge_shift
-        r = torch.sqrt((delta ** 2).sum(-1))
-        x = (r / self.cutoff_nm) ** 2
-        return 0.5 * torch.where(x < 1.0, 3.0 * (1.0 - x) ** 3, torch.zeros_like(r)).sum()
+        return 0.5 * pair_energy(edge_lengths(positions, edge_index, edge_shift)).sum()
 
 
-class InterMolecularGraph(torch.nn.Module):
+class InterMolecularGraph(GraphModel):
     """Pairs between different molecules only, each weighted by Z_i Z_j / 36 (1 for two carbons)."""
-
-    def __init__(self):
-        super().__init__()
-        self.mrl_interface = "graph/1"
-        self.cutoff_nm = CUTOFF
 
     def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
                 edge_index: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
         i, j = edge_index[0], edge_index[1]
-        delta = positions[j] - positions[i] + edge_shift
-        r = torch.sqrt((delta ** 2).sum(-1))
-        x = (r / self.cutoff_nm) ** 2
-        phi = torch.where(x < 1.0, 3.0 * (1.0 - x) ** 3, torch.zeros_like(r))
+        phi = pair_energy(edge_lengths(positions, edge_index, edge_shift))
         weight = (atomic_numbers[i] * atomic_numbers[j]).to(phi.dtype) / 36.0
         inter = (molecule_index[i] != molecule_index[j]).to(phi.dtype)
         return 0.5 * (phi * weight * inter).sum()
 
 
-class LongestEdge(torch.nn.Module):
+class LongestEdge(GraphModel):
     """Energy = the number of edges the engine passed plus the longest one in nm (always below 1 nm)."""
-
-    def __init__(self):
-        super().__init__()
-        self.mrl_interface = "graph/1"
-        self.cutoff_nm = CUTOFF
 
     def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
                 edge_index: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
-        delta = positions[edge_index[1]] - positions[edge_index[0]] + edge_shift
-        r = torch.sqrt((delta ** 2).sum(-1))
+        r = edge_lengths(positions, edge_index, edge_shift)
         return torch.cat([r, torch.zeros(1, dtype=r.dtype)]).max() + float(edge_index.shape[1])
 
 
@@ -107,13 +99,7 @@ class ScaledPair(torch.nn.Module):
     """E = scale * pair energy + shift: two global parameters, dE/dscale is the pair energy."""
 
     def forward(self, positions: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        n = positions.shape[0]
-        delta = positions.unsqueeze(0) - positions.unsqueeze(1)
-        ij = torch.triu_indices(n, n, 1)
-        i, j = ij[0], ij[1]
-        r = torch.sqrt((delta[i, j] ** 2).sum(-1))
-        x = (r / 0.6) ** 2
-        return scale * torch.where(x < 1.0, 3.0 * (1.0 - x) ** 3, torch.zeros_like(r)).sum() + shift
+        return scale * all_pairs_energy(positions) + shift
 
 
 class HarmonicWithForces(torch.nn.Module):
