@@ -132,6 +132,8 @@ protected:
     OpenMM::ForceImpl* createImpl() const override;
 
 private:
+    friend class MRLForceImpl;
+
     void inspectModel(const std::string& source);
     void checkGlobalParameterIndex(int index) const;
     struct GlobalParameterInfo {
@@ -140,6 +142,7 @@ private:
     };
     std::string file, modelBytes, interface;
     double cutoff = 0.0;
+    int numForwardArguments = 0; // read from the model once, when the force is created
     bool outputsForces = false, periodicBoundaryConditions = false;
     std::vector<int> particles, atomicNumbers, moleculeIndices;
     std::vector<GlobalParameterInfo> globalParameters;

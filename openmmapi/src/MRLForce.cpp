@@ -28,7 +28,7 @@ MRLForce::MRLForce(const char* modelData, size_t modelSize) : modelBytes(modelDa
 
 void MRLForce::inspectModel(const std::string& source) {
     torch::jit::Module module = loadModel(modelBytes, source);
-    getNumForwardArguments(module);
+    numForwardArguments = getNumForwardArguments(module);
     interface = "positions";
     if (module.hasattr("mrl_interface")) {
         torch::IValue value = module.attr("mrl_interface");

@@ -71,8 +71,7 @@ MRLRegion MRLForceImpl::resolveRegion(const MRLForce& force, const System& syste
 void MRLForceImpl::initialize(ContextImpl& context) {
     const System& system = context.getSystem();
     MRLRegion region = resolveRegion(owner, system, context.getMolecules());
-    torch::jit::Module module = loadModel(owner.getModelBytes(), "the model");
-    int numArgs = getNumForwardArguments(module);
+    int numArgs = owner.numForwardArguments;
     int expected = getExpectedNumForwardArguments(owner.getInterface(), owner.usesPeriodicBoundaryConditions(),
                                                   owner.getNumGlobalParameters());
     if (numArgs != expected)
