@@ -28,7 +28,7 @@ public:
     explicit MRLForceImpl(const MRLForce& owner) : owner(owner) {}
     void initialize(OpenMM::ContextImpl& context) override;
     const MRLForce& getOwner() const override { return owner; }
-    void updateContextState(OpenMM::ContextImpl& context, bool& forcesInvalid) override {}
+    void updateContextState(OpenMM::ContextImpl&, bool&) override {}
     double calcForcesAndEnergy(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy,
                                int groups) override;
     std::map<std::string, double> getDefaultParameters() override;

@@ -25,7 +25,7 @@ extern "C" OPENMM_EXPORT void registerMRLReferenceKernelFactories() {
 }
 
 KernelImpl* ReferenceMRLKernelFactory::createKernelImpl(std::string name, const Platform& platform,
-                                                        ContextImpl& context) const {
+                                                        ContextImpl& /*context*/) const {
     if (name == CalcMRLForceKernel::Name())
         return new ReferenceCalcMRLForceKernel(name, platform);
     throw OpenMMException("ReferenceMRLKernelFactory: no kernel named '" + name + "'.");

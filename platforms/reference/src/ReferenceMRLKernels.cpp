@@ -56,7 +56,7 @@ static void reuseLargeAllocations() {
 #endif
 }
 
-void ReferenceCalcMRLForceKernel::initialize(const System& system, const MRLForce& force, const MRLRegion& region) {
+void ReferenceCalcMRLForceKernel::initialize(const System& /*system*/, const MRLForce& force, const MRLRegion& region) {
     std::string precision =
         propertyOr(force, "Precision", getPlatform().getName() == "Reference" ? "double" : "single");
     dtype = precision == "double" ? torch::kFloat64 : torch::kFloat32;
@@ -202,7 +202,8 @@ static void checkTensor(const torch::Tensor& tensor, const std::string& what, st
     }
 }
 
-double ReferenceCalcMRLForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
+// The model returns the energy whether or not it is asked for, so includeEnergy changes nothing here.
+double ReferenceCalcMRLForceKernel::execute(ContextImpl& context, bool includeForces, bool /*includeEnergy*/) {
     if (numThreads > 0 && at::get_num_threads() != numThreads)
         at::set_num_threads(numThreads);
     copyPositionsToTensor(context);
