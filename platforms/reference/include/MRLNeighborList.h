@@ -32,8 +32,6 @@ public:
      * @return true if the list was rebuilt
      */
     bool update(const double* positions, int n, const OpenMM::Vec3* box);
-    /** Force the next update() to rebuild. */
-    void invalidate() { built = false; }
     int getNumEdges() const { return static_cast<int>(edgeShift.size() / 3); }
     /** The edges as a [2, E] row-major array: E source indices, then E target indices. */
     const std::vector<int64_t>& getEdgeIndex() const { return edgeIndex; }
