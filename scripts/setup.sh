@@ -50,8 +50,11 @@ if [ ! -f "$build/CMakeCache.txt" ] || ! grep -Eq "^Python3_EXECUTABLE:[A-Z]+=$p
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$python" >/dev/null
 fi
 say "building"
-cmake --build "$build" -j "$(nproc)" 2>&1 | grep -Ev '^\[ *[0-9]+%\]|^(Consolidate|Scanning)' || true
-cmake --build "$build" -j "$(nproc)" >/dev/null
+# One build; its progress lines are dropped, anything else (warnings, errors) is shown.
+if ! cmake --build "$build" -j "$(nproc)" 2>&1 | { grep -Ev '^\[ *[0-9]+%\]|^(Consolidate|Scanning)' || true; }; then
+  echo "the build failed (messages above)" >&2
+  exit 1
+fi
 cmake --install "$build" >/dev/null
 "$python" -c "import openmmmrl" || { echo "openmmmrl does not import after the install" >&2; exit 1; }
 say "ready: $python with openmmmrl $("$python" -c 'import openmmmrl; print(openmmmrl.__version__)')"

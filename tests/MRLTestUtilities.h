@@ -110,6 +110,14 @@ inline OpenMM::System* makeSystem(int n, const OpenMM::Vec3* box = nullptr) {
     return system;
 }
 
+/** An MRLForce for a "graph/1" test model over n carbon atoms, periodic or not. */
+inline MRLPlugin::MRLForce* makeGraphForce(const std::string& name, int n, bool periodic) {
+    MRLPlugin::MRLForce* force = new MRLPlugin::MRLForce(model(name));
+    force->setAtomicNumbers(std::vector<int>(n, 6));
+    force->setUsesPeriodicBoundaryConditions(periodic);
+    return force;
+}
+
 inline void expectVec3Near(const OpenMM::Vec3& expected, const OpenMM::Vec3& actual, double tolerance,
                            const std::string& what) {
     for (int d = 0; d < 3; d++)

@@ -57,8 +57,7 @@ TEST_P(MRLForceOnPlatform, PositionsModelMatchesAnalyticPotential) {
 TEST_P(MRLForceOnPlatform, ForcesMatchFiniteDifferences) {
     int n = 20;
     std::unique_ptr<System> system(makeSystem(n));
-    MRLForce* force = new MRLForce(model("pair_graph.pt"));
-    force->setAtomicNumbers(std::vector<int>(n, 6));
+    MRLForce* force = makeGraphForce("pair_graph.pt", n, false);
     system->addForce(force);
     force->setProperty("Precision", "double");
     std::vector<Vec3> positions = randomPositions(n, 1.0, 2);
@@ -91,8 +90,7 @@ TEST_P(MRLForceOnPlatform, GraphModelMatchesPositionsModelWithoutBox) {
     std::vector<Vec3> positions = randomPositions(n, 1.5, 3);
     std::unique_ptr<System> dense(makeSystem(n)), graph(makeSystem(n));
     dense->addForce(new MRLForce(model("pair_positions.pt")));
-    MRLForce* force = new MRLForce(model("pair_graph.pt"));
-    force->setAtomicNumbers(std::vector<int>(n, 6));
+    MRLForce* force = makeGraphForce("pair_graph.pt", n, false);
     graph->addForce(force);
     State expected = evaluate(*dense, positions), actual = evaluate(*graph, positions);
     EXPECT_NEAR(expected.getPotentialEnergy(), actual.getPotentialEnergy(),
@@ -116,9 +114,7 @@ TEST_P(MRLForceOnPlatform, PeriodicModelsMatchAnalyticPotential) {
         MRLForce* denseForce = new MRLForce(model("pair_positions_periodic.pt"));
         denseForce->setUsesPeriodicBoundaryConditions(true);
         dense->addForce(denseForce);
-        MRLForce* graphForce = new MRLForce(model("pair_graph.pt"));
-        graphForce->setAtomicNumbers(std::vector<int>(n, 6));
-        graphForce->setUsesPeriodicBoundaryConditions(true);
+        MRLForce* graphForce = makeGraphForce("pair_graph.pt", n, true);
         graph->addForce(graphForce);
         SCOPED_TRACE(box == rectangular ? "rectangular box" : "triclinic box");
         expectMatchesAnalytic(evaluate(*graph, positions), positions, allAtoms(n), box);
@@ -265,9 +261,7 @@ TEST(MRLForce, ReferenceAndCpuPlatformsAgree) {
     int n = 60;
     std::vector<Vec3> positions = randomPositions(n, 1.6, 10);
     std::unique_ptr<System> system(makeSystem(n, triclinic));
-    MRLForce* force = new MRLForce(model("pair_graph.pt"));
-    force->setAtomicNumbers(std::vector<int>(n, 6));
-    force->setUsesPeriodicBoundaryConditions(true);
+    MRLForce* force = makeGraphForce("pair_graph.pt", n, true);
     system->addForce(force);
     std::vector<State> states;
     for (std::string name : {"Reference", "CPU"}) {
@@ -289,9 +283,7 @@ TEST(MRLForce, ModelGetsEdgesWithinTheCutoffWhateverTheListHistory) {
     int n = 50;
     std::vector<Vec3> positions = randomPositions(n, 1.4, 12, 0.0);
     std::unique_ptr<System> system(makeSystem(n, rectangular));
-    MRLForce* force = new MRLForce(model("longest_edge.pt"));
-    force->setAtomicNumbers(std::vector<int>(n, 6));
-    force->setUsesPeriodicBoundaryConditions(true);
+    MRLForce* force = makeGraphForce("longest_edge.pt", n, true);
     force->setProperty("NeighborListSkin", "0.2");
     system->addForce(force);
     VerletIntegrator integrator1(0.001), integrator2(0.001);
@@ -318,9 +310,7 @@ TEST(MRLForce, NeighborListFollowsAtomsDuringDynamics) {
     loadPlatforms();
     int n = 30;
     std::unique_ptr<System> system(makeSystem(n, rectangular));
-    MRLForce* force = new MRLForce(model("pair_graph.pt"));
-    force->setAtomicNumbers(std::vector<int>(n, 6));
-    force->setUsesPeriodicBoundaryConditions(true);
+    MRLForce* force = makeGraphForce("pair_graph.pt", n, true);
     force->setProperty("NeighborListSkin", "0.01");
     system->addForce(force);
     VerletIntegrator integrator(0.002);

@@ -174,10 +174,10 @@ std::vector<torch::jit::IValue> ReferenceCalcMRLForceKernel::buildInputs(Context
     return inputs;
 }
 
-void ReferenceCalcMRLForceKernel::addForces(ContextImpl& context, const torch::Tensor& forces, double sign) {
-    torch::Tensor values = forces.to(torch::kFloat64).contiguous();
-    const double* data = values.data_ptr<double>();
-    std::vector<Vec3>& allForces = extractForces(context);
+template <typename Real>
+static void addForcesOfType(const torch::Tensor& forces, double sign, const std::vector<int>& particles,
+                            std::vector<Vec3>& allForces) {
+    const Real* data = forces.data_ptr<Real>();
     for (size_t i = 0; i < particles.size(); i++) {
         Vec3 f(sign * data[3 * i], sign * data[3 * i + 1], sign * data[3 * i + 2]);
         if (!std::isfinite(f[0]) || !std::isfinite(f[1]) || !std::isfinite(f[2]))
@@ -186,6 +186,17 @@ void ReferenceCalcMRLForceKernel::addForces(ContextImpl& context, const torch::T
                                   "). Check the positions (overlapping atoms?) and the model.");
         allForces[particles[i]] += f;
     }
+}
+
+// Reads the model's forces in their own precision: no per-step conversion copy.
+void ReferenceCalcMRLForceKernel::addForces(ContextImpl& context, const torch::Tensor& forces, double sign) {
+    torch::Tensor values = forces.contiguous();
+    if (values.scalar_type() == torch::kFloat64)
+        addForcesOfType<double>(values, sign, particles, extractForces(context));
+    else if (values.scalar_type() == torch::kFloat32)
+        addForcesOfType<float>(values, sign, particles, extractForces(context));
+    else
+        addForcesOfType<double>(values.to(torch::kFloat64), sign, particles, extractForces(context));
 }
 
 static void checkTensor(const torch::Tensor& tensor, const std::string& what, std::vector<int64_t> shape) {
