@@ -13,7 +13,7 @@ build="${MRL_BUILD_DIR:-$root/build}"
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # 1. Debian packages (compilers, GoogleTest, OpenCL on the CPU through PoCL).
-debian_packages=(g++ cmake make libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev)
+debian_packages=(g++ cmake make libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev librdkit-dev libboost-dev libhdf5-dev openmpi-bin)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

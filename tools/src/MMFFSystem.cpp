@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: MIT
+// RDKit's MMFF94 translated into an OpenMM System: see MMFFSystem.h for the forces and their units.
+#include "MMFFSystem.h"
+
+#include "openmm/CustomAngleForce.h"
+#include "openmm/CustomBondForce.h"
+#include "openmm/CustomCompoundBondForce.h"
+#include "openmm/CustomNonbondedForce.h"
+#include "openmm/OpenMMException.h"
+#include "openmm/PeriodicTorsionForce.h"
+#include "openmm/System.h"
+
+// RDKit's MMFF headers are not self-contained: RDKitBase.h first.
+#include <GraphMol/RDKitBase.h>
+#include <sstream>
+
+#include <ForceField/MMFF/Params.h>
+#include <GraphMol/ForceFieldHelpers/MMFF/AtomTyper.h>
+#include <GraphMol/ForceFieldHelpers/MMFF/Builder.h>
+#include <GraphMol/MolOps.h>
+#include <GraphMol/RWMol.h>
+#include <GraphMol/Substruct/SubstructMatch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <iomanip>
+#include <map>
+#include <memory>
+
+using OpenMM::OpenMMException;
+
+namespace MRLPlugin {
+
+namespace {
+
+// Unit conversions: MMFF works in kcal/mol, Å and degrees; OpenMM in kJ/mol, nm and radians.
+constexpr double KJ_PER_KCAL = 4.184;
+constexpr double NM_PER_ANGSTROM = 0.1;
+constexpr double ANGSTROM_PER_NM = 10.0;
+
+// RDKit's MMFF constants (ForceField/MMFF/*.cpp).  143.9325 converts md/Å to kcal/mol/Å²; with angles in radians
+// it also gives MMFF's 0.043844 (= 143.9325 (π/180)²) and 2.51210 (= 143.9325 π/180) for angles in degrees.
+const double MDYNE_A = ForceFields::MMFF::MDYNE_A_TO_KCAL_MOL;
+constexpr double BOND_CUBIC_PER_ANGSTROM = -2.0; // cs; the quartic term is 7/12 cs²
+constexpr double ANGLE_CUBIC_PER_DEGREE = -0.006981317;
+constexpr double COULOMB_KCAL_ANGSTROM = 332.0716; // kcal Å / (mol e²)
+constexpr double COULOMB_BUFFER_ANGSTROM = 0.05;
+constexpr double SCALE_14_ELECTROSTATICS = 0.75;
+
+/// A number written into a Lepton expression without losing precision.
+std::string number(double value) {
+    std::ostringstream out;
+    out << std::setprecision(17) << value;
+    return out.str();
+}
+
+std::string quoted(const std::string& name) {
+    return "\"" + (name.empty() ? std::string("(unnamed)") : name) + "\"";
+}
+
+std::string describeAtom(const RDKit::Atom& atom) {
+    return "atom " + std::to_string(atom.getIdx()) + " (" + atom.getSymbol() + ")";
+}
+
+void checkOptions(const MMFFOptions& options, const std::string& name) {
+    const std::string where = " (createMMFFSystem for molecule " + quoted(name) + ")";
+    if (options.variant != "MMFF94" && options.variant != "MMFF94s")
+        throw OpenMMException("MMFFOptions::variant is \"" + options.variant +
+                              "\"; it must be \"MMFF94\" or \"MMFF94s\"" + where);
+    if (!(options.dielectric > 0.0) || !std::isfinite(options.dielectric))
+        throw OpenMMException("MMFFOptions::dielectric is " + number(options.dielectric) +
+                              "; it must be a positive number (1 is MMFF94's default)" + where);
+    if (!options.periodic)
+        return;
+    if (!(options.cutoffNm > 0.0) || !std::isfinite(options.cutoffNm))
+        throw OpenMMException("MMFFOptions::cutoffNm is " + number(options.cutoffNm) +
+                              "; a periodic System needs a positive cutoff in nm (e.g. 1.0)" + where);
+    if (!(options.switchWidthNm >= 0.0) || !(options.switchWidthNm < options.cutoffNm))
+        throw OpenMMException("MMFFOptions::switchWidthNm is " + number(options.switchWidthNm) +
+                              " nm; it must be at least 0 and less than cutoffNm (" + number(options.cutoffNm) +
+                              " nm)" + where);
+}
+
+/// Throws unless every hydrogen of `mol` is an explicit atom (MMFF94 types and parametrizes hydrogens as atoms).
+void checkExplicitHydrogens(RDKit::RWMol& mol, const std::string& name) {
+    mol.updatePropertyCache(false);
+    for (const RDKit::Atom* atom : mol.atoms()) {
+        const unsigned int numHs = atom->getTotalNumHs(false);
+        if (numHs > 0)
+            throw OpenMMException("Molecule " + quoted(name) + " has implicit hydrogens: " + describeAtom(*atom) +
+                                  " carries " + std::to_string(numHs) +
+                                  " hydrogen(s) that are not atoms of the molecule, but MMFF94 needs every hydrogen as "
+                                  "an atom.  Add them with RDKit::MolOps::addHs(mol) (addHs(mol, false, true) also "
+                                  "gives them coordinates) before calling createMMFFSystem");
+    }
+}
+
+/// Whether MMFF94 has atom types for the element at all (organic elements and a few ions).
+bool isMMFFElement(int atomicNumber) {
+    static const std::vector<int> elements = {1, 3, 6, 7, 8, 9, 11, 12, 14, 15, 16, 17, 19, 20, 26, 29, 30, 35, 53};
+    return std::find(elements.begin(), elements.end(), atomicNumber) != elements.end();
+}
+
+/// Throws when RDKit's typer left atoms untyped (MMFF type 0), naming the first one: an element MMFF94 lacks
+/// first, then heavy atoms, then hydrogens.
+void checkTypes(const RDKit::ROMol& mol, RDKit::MMFF::MMFFMolProperties& props, const std::string& variant,
+                const std::string& name) {
+    if (props.isValid())
+        return;
+    std::vector<const RDKit::Atom*> untyped;
+    for (const RDKit::Atom* atom : mol.atoms())
+        if (props.getMMFFAtomType(atom->getIdx()) == 0)
+            untyped.push_back(atom);
+    auto rank = [](const RDKit::Atom* atom) {
+        return !isMMFFElement(atom->getAtomicNum()) ? 0 : atom->getAtomicNum() != 1 ? 1 : 2;
+    };
+    std::stable_sort(untyped.begin(), untyped.end(),
+                     [&](const RDKit::Atom* a, const RDKit::Atom* b) { return rank(a) < rank(b); });
+    std::string message;
+    if (untyped.empty()) {
+        message = variant + " cannot type molecule " + quoted(name) + ": RDKit's MMFF94 atom typer marked it invalid";
+    } else {
+        const RDKit::Atom& atom = *untyped.front();
+        message = variant + " cannot type " + describeAtom(atom) + " of molecule " + quoted(name) + ": ";
+        const unsigned int degree = atom.getDegree();
+        const std::string environment = atom.getSymbol() + " with " + std::to_string(degree) +
+                                        (degree == 1 ? " neighbour" : " neighbours") + " and formal charge " +
+                                        std::to_string(atom.getFormalCharge());
+        if (!isMMFFElement(atom.getAtomicNum()))
+            message += "MMFF94 has no atom types for " + atom.getSymbol() + " (" + environment + ")";
+        else
+            message += "RDKit's MMFF94 atom typer found no MMFF94 atom type for this bonding (" + environment + ")";
+        if (untyped.size() > 1) {
+            message += "; untyped as well:";
+            for (size_t i = 1; i < untyped.size() && i < 6; ++i)
+                message += (i > 1 ? ", " : " ") + describeAtom(*untyped[i]);
+            if (untyped.size() > 6)
+                message += " and " + std::to_string(untyped.size() - 6) + " more";
+        }
+    }
+    throw OpenMMException(message + ".  Use a molecule with only the elements and bonding MMFF94 covers: H, C, N, O, "
+                                    "F, Si, P, S, Cl, Br, I in ordinary organic valences, and the ions Li+, Na+, K+, "
+                                    "Mg2+, Ca2+, Zn2+, Cu+, Cu2+, Fe2+, Fe3+, F-, Cl-, Br-");
+}
+
+/// The topological relation of atom pairs, as RDKit's MMFF builder sees it: 1 (bonded), 2 (1-3), 3 (1-4),
+/// or more (anything else).  Computed by a breadth-first search to depth 3 from one atom at a time.
+class BondDistances {
+public:
+    explicit BondDistances(const RDKit::ROMol& mol) : distance(mol.getNumAtoms(), FAR), mol(mol) {}
+    /// Sets the source atom; distanceTo(j) then gives min(bond path length from it to j, FAR).
+    void setSource(unsigned int source) {
+        for (unsigned int atom : visited)
+            distance[atom] = FAR;
+        visited.assign(1, source);
+        distance[source] = 0;
+        for (size_t next = 0; next < visited.size(); ++next) {
+            const unsigned int atom = visited[next];
+            if (distance[atom] == 3)
+                continue;
+            for (const RDKit::Atom* neighbor : mol.atomNeighbors(mol.getAtomWithIdx(atom))) {
+                const unsigned int j = neighbor->getIdx();
+                if (distance[j] == FAR) {
+                    distance[j] = distance[atom] + 1;
+                    visited.push_back(j);
+                }
+            }
+        }
+    }
+    int distanceTo(unsigned int atom) const { return distance[atom]; }
+    static constexpr int FAR = 4;
+
+private:
+    std::vector<int> distance;
+    std::vector<unsigned int> visited;
+    const RDKit::ROMol& mol;
+};
+
+/// The Lepton expression of MMFF's buffered 14-7 vdW for distance r and parameters rs (R*_ij) and eps (ε_ij).
+const char* VDW_EXPRESSION = "eps*(1.07*rs/(r + 0.07*rs))^7*(1.12*rs^7/(r^7 + 0.12*rs^7) - 2)";
+
+/// Sets the force's name and group, and adds it to the system unless it holds no term.
+template <class F>
+void addForce(OpenMM::System& system, std::unique_ptr<F> force, int numTerms, bool periodic, const std::string& name,
+              int group) {
+    if (numTerms == 0)
+        return;
+    force->setName(name);
+    force->setForceGroup(group);
+    force->setUsesPeriodicBoundaryConditions(periodic);
+    system.addForce(force.release());
+}
+
+} // namespace
+
+std::vector<int> moleculeIndexOfAtoms(const RDKit::ROMol& mol) {
+    std::vector<int> mapping;
+    if (mol.getNumAtoms() > 0)
+        RDKit::MolOps::getMolFrags(mol, mapping);
+    return mapping;
+}
+
+OpenMM::System* createMMFFSystem(const RDKit::ROMol& inputMol, const MMFFOptions& options, const std::string& name) {
+    checkOptions(options, name);
+    if (inputMol.getNumAtoms() == 0)
+        throw OpenMMException("Molecule " + quoted(name) + " has no atoms; createMMFFSystem needs a molecule");
+
+    // RDKit's typer sets MMFF aromaticity on the molecule it is given: work on a copy.
+    RDKit::RWMol mol(inputMol);
+    checkExplicitHydrogens(mol, name);
+    std::unique_ptr<RDKit::MMFF::MMFFMolProperties> props;
+    try {
+        props = std::make_unique<RDKit::MMFF::MMFFMolProperties>(mol, options.variant);
+    } catch (const std::exception& e) {
+        throw OpenMMException("RDKit's MMFF94 typer rejected molecule " + quoted(name) + ": " + e.what() +
+                              ".  Pass a molecule that RDKit can sanitize (e.g. parsed from a valid SMILES)");
+    }
+    checkTypes(mol, *props, options.variant, name);
+
+    const unsigned int numAtoms = mol.getNumAtoms();
+    const std::vector<int> moleculeIndex = moleculeIndexOfAtoms(mol);
+    const bool periodic = options.periodic;
+    auto system = std::make_unique<OpenMM::System>();
+    for (const RDKit::Atom* atom : mol.atoms())
+        system->addParticle(atom->getMass()); // RDKit's PeriodicTable (the isotope's mass if one is set)
+
+    // Every term below for which RDKit's accessor finds no parameters is left out, as RDKit's builder does.
+
+    // Bond stretching: 143.9325/2 kb dr² (1 + cs dr + 7/12 cs² dr²), dr in Å, cs = -2/Å.
+    const double csNm = BOND_CUBIC_PER_ANGSTROM * ANGSTROM_PER_NM;
+    auto bonds = std::make_unique<OpenMM::CustomBondForce>("0.5*k*dr^2*(1 + " + number(csNm) + "*dr + " +
+                                                           number(7.0 / 12.0 * csNm * csNm) + "*dr^2); dr = r - r0");
+    bonds->addPerBondParameter("r0"); // nm
+    bonds->addPerBondParameter("k");  // kJ/mol/nm²
+    for (const RDKit::Bond* bond : mol.bonds()) {
+        unsigned int bondType;
+        RDKit::MMFF::MMFFBond params;
+        const unsigned int i = bond->getBeginAtomIdx(), j = bond->getEndAtomIdx();
+        if (props->getMMFFBondStretchParams(mol, i, j, bondType, params))
+            bonds->addBond(
+                i, j,
+                {params.r0 * NM_PER_ANGSTROM, MDYNE_A * params.kb * KJ_PER_KCAL * ANGSTROM_PER_NM * ANGSTROM_PER_NM});
+    }
+    const int numBonds = bonds->getNumBonds();
+    addForce(*system, std::move(bonds), numBonds, periodic, "MMFF94 bond stretch", 0);
+
+    // Angle bending (all pairs of neighbours of each atom) and stretch-bend (not at linear centres).
+    // Bend: 0.5 c2 ka dθ² (1 + cb dθ) with dθ in degrees and c2 = 143.9325 (π/180)², i.e. 0.5 (143.9325 ka) dθ² with
+    // dθ in radians and cb in rad⁻¹.  Linear: 143.9325 ka (1 + cos θ).
+    const double cbRad = ANGLE_CUBIC_PER_DEGREE * ForceFields::MMFF::RAD2DEG;
+    auto angles = std::make_unique<OpenMM::CustomAngleForce>("0.5*k*dtheta^2*(1 + " + number(cbRad) +
+                                                             "*dtheta); dtheta = theta - theta0");
+    angles->addPerAngleParameter("theta0"); // rad
+    angles->addPerAngleParameter("k");      // kJ/mol/rad²
+    auto linearAngles = std::make_unique<OpenMM::CustomAngleForce>("k*(1 + cos(theta))");
+    linearAngles->addPerAngleParameter("k"); // kJ/mol
+    // Stretch-bend: 143.9325 (π/180) (kijk dr_ij + kkji dr_kj) dθ with dr in Å and dθ in degrees, i.e.
+    // 143.9325 (kijk dr_ij + kkji dr_kj) dθ with dθ in radians.
+    auto stretchBends = std::make_unique<OpenMM::CustomCompoundBondForce>(
+        3, "(kijk*(distance(p1, p2) - rij0) + kkji*(distance(p2, p3) - rkj0))*(angle(p1, p2, p3) - theta0)");
+    for (const char* parameter : {"rij0", "rkj0", "theta0", "kijk", "kkji"}) // nm, nm, rad, kJ/mol/nm/rad (twice)
+        stretchBends->addPerBondParameter(parameter);
+    const ForceFields::MMFF::MMFFPropCollection* mmffProp = RDKit::MMFF::DefaultParameters::getMMFFProp();
+    for (const RDKit::Atom* center : mol.atoms()) {
+        if (center->getDegree() < 2)
+            continue;
+        const unsigned int j = center->getIdx();
+        const bool linear = (*mmffProp)(props->getMMFFAtomType(j))->linh != 0;
+        std::vector<unsigned int> neighbors;
+        for (const RDKit::Atom* neighbor : mol.atomNeighbors(center))
+            neighbors.push_back(neighbor->getIdx());
+        for (size_t a = 0; a < neighbors.size(); ++a) {
+            for (size_t b = a + 1; b < neighbors.size(); ++b) {
+                const unsigned int i = neighbors[a], k = neighbors[b];
+                unsigned int angleType;
+                RDKit::MMFF::MMFFAngle angle;
+                if (props->getMMFFAngleBendParams(mol, i, j, k, angleType, angle)) {
+                    const double ka = MDYNE_A * angle.ka * KJ_PER_KCAL;
+                    if (linear)
+                        linearAngles->addAngle(i, j, k, {ka});
+                    else
+                        angles->addAngle(i, j, k, {angle.theta0 * ForceFields::MMFF::DEG2RAD, ka});
+                }
+                if (linear)
+                    continue;
+                unsigned int stretchBendType;
+                RDKit::MMFF::MMFFStbn stretchBend;
+                RDKit::MMFF::MMFFBond bondParams[2];
+                if (!props->getMMFFStretchBendParams(mol, i, j, k, stretchBendType, stretchBend, bondParams, angle))
+                    continue;
+                if (stretchBend.kbaIJK == 0.0 && stretchBend.kbaKJI == 0.0)
+                    continue;
+                const double toKJPerNmRad = MDYNE_A * KJ_PER_KCAL * ANGSTROM_PER_NM;
+                stretchBends->addBond({static_cast<int>(i), static_cast<int>(j), static_cast<int>(k)},
+                                      {bondParams[0].r0 * NM_PER_ANGSTROM, bondParams[1].r0 * NM_PER_ANGSTROM,
+                                       angle.theta0 * ForceFields::MMFF::DEG2RAD, stretchBend.kbaIJK * toKJPerNmRad,
+                                       stretchBend.kbaKJI * toKJPerNmRad});
+            }
+        }
+    }
+    const int numAngles = angles->getNumAngles(), numLinearAngles = linearAngles->getNumAngles();
+    const int numStretchBends = stretchBends->getNumBonds();
+    addForce(*system, std::move(angles), numAngles, periodic, "MMFF94 angle bend", 0);
+    addForce(*system, std::move(linearAngles), numLinearAngles, periodic, "MMFF94 linear angle bend", 0);
+    addForce(*system, std::move(stretchBends), numStretchBends, periodic, "MMFF94 stretch-bend", 0);
+
+    // Out-of-plane bending at atoms with exactly three neighbours, one term per choice of the out-of-plane atom L:
+    // 0.5 c2 koop χ² (χ in degrees) = 0.5 (143.9325 koop) χ² (χ in radians).  The Wilson angle χ between the bond
+    // J-L and the plane I-J-K (J the centre) has sin χ = sin∠IJL sin φ(K-J-I-L) up to its sign (clipped to [-1, 1]
+    // against rounding in single precision, as RDKit clips).
+    auto outOfPlane = std::make_unique<OpenMM::CustomCompoundBondForce>(
+        4, "0.5*k*chi^2; chi = asin(max(-1, min(1, sin(angle(p1, p2, p4))*sin(dihedral(p3, p2, p1, p4)))))");
+    outOfPlane->addPerBondParameter("k"); // kJ/mol/rad²
+    for (const RDKit::Atom* center : mol.atoms()) {
+        if (center->getDegree() != 3)
+            continue;
+        // As RDKit's builder: idx[1] is the centre, idx[0], idx[2], idx[3] its neighbours in order.
+        int idx[4];
+        idx[1] = center->getIdx();
+        int slot = 0;
+        for (const RDKit::Atom* neighbor : mol.atomNeighbors(center)) {
+            idx[slot] = neighbor->getIdx();
+            slot += (slot == 0) ? 2 : 1;
+        }
+        RDKit::MMFF::MMFFOop params;
+        if (!props->getMMFFOopBendParams(mol, idx[0], idx[1], idx[2], idx[3], params) || params.koop == 0.0)
+            continue;
+        const double koop = MDYNE_A * params.koop * KJ_PER_KCAL;
+        // (I, J, K, L) for the three terms, as in RDKit::MMFF::Tools::addOop.
+        outOfPlane->addBond({idx[0], idx[1], idx[2], idx[3]}, {koop});
+        outOfPlane->addBond({idx[0], idx[1], idx[3], idx[2]}, {koop});
+        outOfPlane->addBond({idx[2], idx[1], idx[3], idx[0]}, {koop});
+    }
+    const int numOutOfPlane = outOfPlane->getNumBonds();
+    addForce(*system, std::move(outOfPlane), numOutOfPlane, periodic, "MMFF94 out-of-plane bend", 0);
+
+    // Torsions, enumerated as RDKit::MMFF::Tools::addTorsions: the central bonds match RDKit's default torsion
+    // SMARTS (no atom of a triple bond, no terminal atom), both central atoms are sp2 or sp3, no 3-membered ring,
+    // and RDKit has parameters.  0.5 (V1 (1 + cos φ) + V2 (1 - cos 2φ) + V3 (1 + cos 3φ)).
+    auto torsions = std::make_unique<OpenMM::PeriodicTorsionForce>();
+    std::vector<RDKit::MatchVectType> matches;
+    RDKit::SubstructMatch(mol, *RDKit::MMFF::Tools::DefaultTorsionBondSmarts::query(), matches);
+    auto spOrSp3 = [](const RDKit::Atom* atom) {
+        return atom->getHybridization() == RDKit::Atom::SP2 || atom->getHybridization() == RDKit::Atom::SP3;
+    };
+    for (const RDKit::MatchVectType& match : matches) {
+        const int j = match[0].second, k = match[1].second;
+        const RDKit::Bond* central = mol.getBondBetweenAtoms(j, k);
+        const RDKit::Atom* jAtom = mol.getAtomWithIdx(j);
+        const RDKit::Atom* kAtom = mol.getAtomWithIdx(k);
+        if (!spOrSp3(jAtom) || !spOrSp3(kAtom))
+            continue;
+        for (const RDKit::Bond* bond1 : mol.atomBonds(jAtom)) {
+            if (bond1 == central)
+                continue;
+            const int i = bond1->getOtherAtomIdx(j);
+            for (const RDKit::Bond* bond2 : mol.atomBonds(kAtom)) {
+                if (bond2 == central || bond2 == bond1)
+                    continue;
+                const int l = bond2->getOtherAtomIdx(k);
+                if (l == i) // a 3-membered ring
+                    continue;
+                unsigned int torsionType;
+                RDKit::MMFF::MMFFTor params;
+                if (!props->getMMFFTorsionParams(mol, i, j, k, l, torsionType, params))
+                    continue;
+                if (params.V1 != 0.0)
+                    torsions->addTorsion(i, j, k, l, 1, 0.0, 0.5 * params.V1 * KJ_PER_KCAL);
+                if (params.V2 != 0.0)
+                    torsions->addTorsion(i, j, k, l, 2, M_PI, 0.5 * params.V2 * KJ_PER_KCAL);
+                if (params.V3 != 0.0)
+                    torsions->addTorsion(i, j, k, l, 3, 0.0, 0.5 * params.V3 * KJ_PER_KCAL);
+            }
+        }
+    }
+    const int numTorsions = torsions->getNumTorsions();
+    addForce(*system, std::move(torsions), numTorsions, periodic, "MMFF94 torsion", 0);
+
+    // Nonbonded terms.  Pairs within one molecule that are neither 1-2 nor 1-3: vdW, and electrostatics scaled by
+    // 0.75 for 1-4 pairs (group 0, one term per pair, never cut off).  Pairs of different molecules: one
+    // CustomNonbondedForce (group 1) with every intramolecular pair excluded.
+    const double coulomb = COULOMB_KCAL_ANGSTROM * KJ_PER_KCAL * NM_PER_ANGSTROM / options.dielectric; // kJ nm/mol/e²
+    const double bufferNm = COULOMB_BUFFER_ANGSTROM * NM_PER_ANGSTROM;
+    auto vdw = std::make_unique<OpenMM::CustomBondForce>(VDW_EXPRESSION);
+    vdw->addPerBondParameter("rs");  // nm
+    vdw->addPerBondParameter("eps"); // kJ/mol
+    auto electrostatics = std::make_unique<OpenMM::CustomBondForce>("qq/(r + " + number(bufferNm) + ")");
+    electrostatics->addPerBondParameter("qq"); // kJ nm/mol: 332.0716 qi qj / D (× 0.75 for 1-4), converted
+    std::vector<double> charges(numAtoms);
+    for (unsigned int i = 0; i < numAtoms; ++i)
+        charges[i] = props->getMMFFPartialCharge(i);
+    const int numMolecules = numAtoms == 0 ? 0 : *std::max_element(moleculeIndex.begin(), moleculeIndex.end()) + 1;
+    std::vector<std::vector<int>> atomsOfMolecule(numMolecules);
+    for (unsigned int i = 0; i < numAtoms; ++i)
+        atomsOfMolecule[moleculeIndex[i]].push_back(i);
+    BondDistances bondDistances(mol);
+    std::vector<std::pair<int, int>> intramolecularPairs; // every pair of atoms of one molecule (the exclusions)
+    for (const std::vector<int>& atoms : atomsOfMolecule) {
+        for (size_t a = 0; a < atoms.size(); ++a) {
+            const int i = atoms[a];
+            bondDistances.setSource(i);
+            for (size_t b = a + 1; b < atoms.size(); ++b) {
+                const int j = atoms[b];
+                intramolecularPairs.emplace_back(i, j);
+                const int distance = bondDistances.distanceTo(j);
+                if (distance < 3)
+                    continue;
+                RDKit::MMFF::MMFFVdWRijstarEps params;
+                if (props->getMMFFVdWParams(i, j, params))
+                    vdw->addBond(i, j, {params.R_ij_star * NM_PER_ANGSTROM, params.epsilon * KJ_PER_KCAL});
+                // RDKit skips pairs with a zero charge (isDoubleZero: below 1e-10).
+                if (std::fabs(charges[i]) < 1e-10 || std::fabs(charges[j]) < 1e-10)
+                    continue;
+                const double scale = distance == 3 ? SCALE_14_ELECTROSTATICS : 1.0;
+                electrostatics->addBond(i, j, {coulomb * charges[i] * charges[j] * scale});
+            }
+        }
+    }
+    const int numVdW = vdw->getNumBonds(), numElectrostatics = electrostatics->getNumBonds();
+    addForce(*system, std::move(vdw), numVdW, periodic, "MMFF94 intramolecular vdW", 0);
+    addForce(*system, std::move(electrostatics), numElectrostatics, periodic, "MMFF94 intramolecular electrostatics",
+             0);
+
+    if (numMolecules > 1) {
+        // R*_ij and ε_ij depend only on the MMFF types of i and j: tabulate them over the types present (slots),
+        // asking RDKit for one representative pair of atoms per pair of types.
+        std::map<int, int> slotOfType;
+        std::vector<int> representative;
+        for (unsigned int i = 0; i < numAtoms; ++i)
+            if (slotOfType.emplace(props->getMMFFAtomType(i), static_cast<int>(representative.size())).second)
+                representative.push_back(i);
+        const int numSlots = static_cast<int>(representative.size());
+        std::vector<double> rstar(numSlots * numSlots), epsilon(numSlots * numSlots);
+        for (int a = 0; a < numSlots; ++a) {
+            for (int b = 0; b < numSlots; ++b) {
+                RDKit::MMFF::MMFFVdWRijstarEps params;
+                if (!props->getMMFFVdWParams(representative[a], representative[b], params)) {
+                    params.R_ij_star = 1.0; // no parameters: no term, as RDKit leaves the pair out
+                    params.epsilon = 0.0;
+                }
+                rstar[a + numSlots * b] = params.R_ij_star * NM_PER_ANGSTROM;
+                epsilon[a + numSlots * b] = params.epsilon * KJ_PER_KCAL;
+            }
+        }
+        std::string coulombTerm = number(coulomb) + "*q1*q2*(1/(r + " + number(bufferNm) + ")";
+        if (periodic)
+            coulombTerm += " - " + number(1.0 / (options.cutoffNm + bufferNm));
+        coulombTerm += ")";
+        auto intermolecular =
+            std::make_unique<OpenMM::CustomNonbondedForce>(std::string(VDW_EXPRESSION) + " + " + coulombTerm +
+                                                           "; rs = rstar(type1, type2); eps = epsilon(type1, type2)");
+        intermolecular->addPerParticleParameter("type"); // the slot of the atom's MMFF type
+        intermolecular->addPerParticleParameter("q");    // MMFF partial charge (e)
+        intermolecular->addTabulatedFunction("rstar", new OpenMM::Discrete2DFunction(numSlots, numSlots, rstar));
+        intermolecular->addTabulatedFunction("epsilon", new OpenMM::Discrete2DFunction(numSlots, numSlots, epsilon));
+        for (unsigned int i = 0; i < numAtoms; ++i)
+            intermolecular->addParticle({static_cast<double>(slotOfType.at(props->getMMFFAtomType(i))), charges[i]});
+        for (const auto& [i, j] : intramolecularPairs)
+            intermolecular->addExclusion(i, j);
+        if (periodic) {
+            intermolecular->setNonbondedMethod(OpenMM::CustomNonbondedForce::CutoffPeriodic);
+            intermolecular->setCutoffDistance(options.cutoffNm);
+            intermolecular->setUseSwitchingFunction(options.switchWidthNm > 0.0);
+            if (options.switchWidthNm > 0.0)
+                intermolecular->setSwitchingDistance(options.cutoffNm - options.switchWidthNm);
+        } else {
+            intermolecular->setNonbondedMethod(OpenMM::CustomNonbondedForce::NoCutoff);
+        }
+        intermolecular->setUseLongRangeCorrection(false);
+        intermolecular->setName("MMFF94 intermolecular nonbonded");
+        intermolecular->setForceGroup(1);
+        system->addForce(intermolecular.release());
+    }
+    return system.release();
+}
+
+} // namespace MRLPlugin
