@@ -22,3 +22,8 @@ from .mrlforce import MRLForce  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["MRLForce"]
+
+from .dataset import Dataset, DatasetWriter  # noqa: E402
+from .reporter import DatasetReporter  # noqa: E402
+
+__all__ += ["Dataset", "DatasetWriter", "DatasetReporter"]

@@ -1,0 +1,133 @@
+#ifndef OPENMM_MRL_DATASET_H_
+#define OPENMM_MRL_DATASET_H_
+
+// SPDX-License-Identifier: MIT
+// The HDF5 dataset of interaction environments (docs/dataset.md): records, the crash-safe writer
+// (journal + atomic fold) and a reader.  Units are OpenMM's: nm, ps, kJ/mol, kJ/mol/nm.
+
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace MRLPlugin {
+
+/// One interaction environment (a fixed set of atoms with one topology) and its frames.
+/// Per-frame arrays are concatenated over frames: `positionsNm` holds numFrames() * numAtoms() * 3 values.
+struct DatasetRecord {
+    std::string key;    ///< unique in a file, e.g. "p000012/c0"
+    std::string pairId; ///< the input's id (CSV `id` column, or a name)
+    double weight = 1.0;
+    int centralMolecule = 0;
+
+    // Per atom.
+    std::vector<int> atomicNumbers, formalCharges, moleculeIndex, anchor;
+    // Per molecule.
+    std::vector<std::string> smiles;        ///< canonical SMILES, or "" when unknown (carved molecules)
+    std::vector<std::string> moleculeNames; ///< e.g. "central", "partner", or a residue name
+    std::vector<int> isCentral;
+    // Covalent bonds (local atom indices) and orders (1, 1.5, 2, 3; 0 when unknown).
+    std::vector<std::array<int, 2>> bonds;
+    std::vector<float> bondOrders;
+
+    // Per frame.
+    std::vector<double> timePs, totalEnergyKJPerMol, interactionEnergyKJPerMol;
+    std::vector<float> boxNm; ///< 9 per frame (box vectors as rows), zero when not periodic
+    // Per frame and atom, 3 values each.
+    std::vector<float> positionsNm, totalForcesKJPerMolNm, interactionForcesKJPerMolNm, direction3DMRL;
+
+    int numAtoms() const { return static_cast<int>(atomicNumbers.size()); }
+    int numMolecules() const { return static_cast<int>(smiles.size()); }
+    int numFrames() const { return static_cast<int>(timePs.size()); }
+    /// Throws OpenMMException when array lengths disagree with numAtoms()/numFrames().
+    void validate() const;
+};
+
+/// An input that gave no record, and why.
+struct SkippedInput {
+    std::string key, pairId, reason;
+};
+
+/// Root attributes of a dataset file.
+struct DatasetAttributes {
+    std::string tool = std::string("mrl-envgen ") + MRL_VERSION;
+    std::string commandLine;
+    std::string optionsJson = "{}"; ///< every option that decides the content; a resumed run must match
+    std::string forceField = "MMFF94";
+    double temperatureK = std::numeric_limits<double>::quiet_NaN();
+    double timestepPs = std::numeric_limits<double>::quiet_NaN();
+    long long seed = -1;
+    std::string interactionForces = "force_groups:1";
+};
+
+/// Reads a dataset file (never its journal).
+class DatasetReader {
+public:
+    /// Opens `path`; throws OpenMMException when it is missing or not an openmm-mrl dataset.
+    explicit DatasetReader(const std::string& path);
+    ~DatasetReader();
+    DatasetReader(const DatasetReader&) = delete;
+    DatasetReader& operator=(const DatasetReader&) = delete;
+
+    const DatasetAttributes& getAttributes() const { return attributes; }
+    int getNumRecords() const { return static_cast<int>(keys.size()); }
+    const std::vector<std::string>& getKeys() const { return keys; }
+    /// Record r with all its frames.
+    DatasetRecord getRecord(int r) const;
+    /// Frames per record and atoms per record, without reading frame data.
+    std::vector<long long> getFrameCounts() const;
+    std::vector<long long> getAtomCounts() const;
+    std::vector<SkippedInput> getSkipped() const;
+
+private:
+    long long file = -1;
+    DatasetAttributes attributes;
+    std::vector<std::string> keys;
+};
+
+/// Appends records to a dataset, crash-safely (docs/dataset.md, "Crash safety: the journal").
+class DatasetWriter {
+public:
+    /// Opens `path` for appending: creates it, or (when it exists) checks that its options JSON equals
+    /// `attributes.optionsJson` and folds a journal left by an interrupted run.  With `overwrite`, an
+    /// existing file and journal are removed first.
+    DatasetWriter(const std::string& path, const DatasetAttributes& attributes, bool overwrite = false);
+    /// Folds the journal (errors are reported on stderr, never thrown).
+    ~DatasetWriter();
+    DatasetWriter(const DatasetWriter&) = delete;
+    DatasetWriter& operator=(const DatasetWriter&) = delete;
+
+    /// True when a record or a skip with this key is in the file or the journal.
+    bool contains(const std::string& key) const { return done.count(key) > 0; }
+    /// Writes one record to the journal (atomically) and folds when the journal has grown enough.
+    void addRecord(const DatasetRecord& record);
+    void addSkipped(const SkippedInput& skipped);
+    /// Appends every journal entry to the file (atomic replace), then empties the journal.
+    void fold();
+    const std::string& getPath() const { return path; }
+    int getNumRecordsWritten() const { return recordsWritten; }
+
+private:
+    void maybeFold();
+    std::string path, journal;
+    DatasetAttributes attributes;
+    std::set<std::string> done;
+    long long journalBytes = 0;
+    int recordsWritten = 0;
+};
+
+/// Merges dataset files into `output` (records and skips in input order; keys must be unique, a key
+/// present in two inputs is an error).  The output's attributes are those of the first input, with
+/// `command_line` replaced.  Written to a temporary file and renamed: never a half-written output.
+void mergeDatasets(const std::vector<std::string>& inputs, const std::string& output, const std::string& commandLine);
+
+/// Crash-safe file helpers: write-to-temporary, fsync, rename.
+void fsyncPath(const std::string& path);
+
+} // namespace MRLPlugin
+
+#endif

@@ -1,0 +1,730 @@
+// SPDX-License-Identifier: MIT
+// The dataset file (docs/dataset.md) with the HDF5 C API: one layout, written by appending records to
+// ragged arrays, and a journal that makes appends crash-safe (files are replaced, never edited).
+#include "MRLDataset.h"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+
+#include "openmm/OpenMMException.h"
+
+namespace fs = std::filesystem;
+using OpenMM::OpenMMException;
+
+namespace MRLPlugin {
+
+namespace {
+
+const char* const FORMAT_NAME = "openmm-mrl-dataset";
+const int FORMAT_VERSION = 1;
+
+/// HDF5 prints its own error stack by default; our exceptions carry the message instead.
+void silenceHdf5() {
+    static bool done = false;
+    if (!done) {
+        H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+        done = true;
+    }
+}
+
+/// Owns an HDF5 identifier and closes it with the matching function.
+class Handle {
+public:
+    Handle(hid_t id, herr_t (*closer)(hid_t), const std::string& what) : id(id), closer(closer) {
+        if (id < 0)
+            throw OpenMMException("HDF5 error: " + what);
+    }
+    ~Handle() {
+        if (id >= 0)
+            closer(id);
+    }
+    Handle(const Handle&) = delete;
+    Handle& operator=(const Handle&) = delete;
+    operator hid_t() const { return id; }
+
+private:
+    hid_t id;
+    herr_t (*closer)(hid_t);
+};
+
+void check(herr_t status, const std::string& what) {
+    if (status < 0)
+        throw OpenMMException("HDF5 error: " + what);
+}
+
+hid_t stringType() {
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    return type;
+}
+
+// ---- attributes -------------------------------------------------------------------------------
+
+void writeStringAttribute(hid_t object, const char* name, const std::string& value) {
+    Handle type(stringType(), H5Tclose, "string type");
+    Handle space(H5Screate(H5S_SCALAR), H5Sclose, "scalar space");
+    if (H5Aexists(object, name) > 0)
+        H5Adelete(object, name);
+    Handle attribute(H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+                     std::string("creating attribute ") + name);
+    const char* text = value.c_str();
+    check(H5Awrite(attribute, type, &text), std::string("writing attribute ") + name);
+}
+
+template <class T> void writeNumberAttribute(hid_t object, const char* name, T value, hid_t type) {
+    Handle space(H5Screate(H5S_SCALAR), H5Sclose, "scalar space");
+    if (H5Aexists(object, name) > 0)
+        H5Adelete(object, name);
+    Handle attribute(H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+                     std::string("creating attribute ") + name);
+    check(H5Awrite(attribute, type, &value), std::string("writing attribute ") + name);
+}
+
+bool hasAttribute(hid_t object, const char* name) {
+    return H5Aexists(object, name) > 0;
+}
+
+std::string readStringAttribute(hid_t object, const char* name) {
+    Handle attribute(H5Aopen(object, name, H5P_DEFAULT), H5Aclose, std::string("no attribute ") + name);
+    Handle fileType(H5Aget_type(attribute), H5Tclose, "attribute type");
+    if (H5Tget_class(fileType) != H5T_STRING)
+        throw OpenMMException(std::string("the attribute ") + name + " is not a string");
+    if (H5Tis_variable_str(fileType) > 0) {
+        Handle type(stringType(), H5Tclose, "string type");
+        char* text = nullptr;
+        check(H5Aread(attribute, type, &text), std::string("reading attribute ") + name);
+        std::string value = text != nullptr ? text : "";
+        H5free_memory(text);
+        return value;
+    }
+    size_t size = H5Tget_size(fileType);
+    std::string value(size, '\0');
+    Handle type(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
+    H5Tset_size(type, size);
+    check(H5Aread(attribute, type, value.data()), std::string("reading attribute ") + name);
+    return value.substr(0, value.find('\0'));
+}
+
+template <class T> T readNumberAttribute(hid_t object, const char* name, hid_t type, T missing) {
+    if (!hasAttribute(object, name))
+        return missing;
+    Handle attribute(H5Aopen(object, name, H5P_DEFAULT), H5Aclose, std::string("no attribute ") + name);
+    T value{};
+    check(H5Aread(attribute, type, &value), std::string("reading attribute ") + name);
+    return value;
+}
+
+// ---- extensible datasets ----------------------------------------------------------------------
+
+/// Creates an empty dataset of shape [0, trailing...] that grows along its first axis.
+void createDataset(hid_t file, const std::string& path, hid_t type, std::vector<hsize_t> trailing, bool compress,
+                   const char* units = nullptr) {
+    std::vector<hsize_t> dims = {0}, maxDims = {H5S_UNLIMITED}, chunk;
+    hsize_t perRow = 1;
+    for (hsize_t d : trailing) {
+        dims.push_back(d);
+        maxDims.push_back(d);
+        perRow *= d;
+    }
+    chunk = dims;
+    chunk[0] = std::max<hsize_t>(64, 16384 / perRow);
+    Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxDims.data()), H5Sclose,
+                 "dataspace for " + path);
+    Handle properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dataset properties");
+    check(H5Pset_chunk(properties, static_cast<int>(chunk.size()), chunk.data()), "chunking " + path);
+    if (compress) {
+        H5Pset_shuffle(properties);
+        check(H5Pset_deflate(properties, 4), "compression of " + path);
+    }
+    Handle dataset(H5Dcreate2(file, path.c_str(), type, space, H5P_DEFAULT, properties, H5P_DEFAULT), H5Dclose,
+                   "creating " + path);
+    if (units != nullptr)
+        writeStringAttribute(dataset, "units", units);
+}
+
+/// Rows (first dimension) of a dataset.
+hsize_t numRows(hid_t file, const std::string& path) {
+    Handle dataset(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose, "the file has no dataset " + path);
+    Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of " + path);
+    hsize_t dims[4] = {0, 0, 0, 0};
+    H5Sget_simple_extent_dims(space, dims, nullptr);
+    return dims[0];
+}
+
+/// Appends `rows` rows held in `data` (row-major, trailing dimensions as the dataset's).
+void appendRows(hid_t file, const std::string& path, hid_t memoryType, const void* data, hsize_t rows) {
+    if (rows == 0)
+        return;
+    Handle dataset(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose, "the file has no dataset " + path);
+    int rank;
+    std::vector<hsize_t> dims(4, 0);
+    {
+        Handle space(H5Dget_space(dataset), H5Sclose, "dataspace of " + path);
+        rank = H5Sget_simple_extent_ndims(space);
+        H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+    }
+    dims.resize(rank);
+    std::vector<hsize_t> start(rank, 0), count = dims;
+    start[0] = dims[0];
+    count[0] = rows;
+    dims[0] += rows;
+    check(H5Dset_extent(dataset, dims.data()), "extending " + path);
+    Handle fileSpace(H5Dget_space(dataset), H5Sclose, "dataspace of " + path);
+    check(H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+          "selecting rows of " + path);
+    Handle memorySpace(H5Screate_simple(rank, count.data(), nullptr), H5Sclose, "memory space");
+    check(H5Dwrite(dataset, memoryType, memorySpace, fileSpace, H5P_DEFAULT, data), "writing " + path);
+}
+
+template <class T>
+void appendVector(hid_t file, const std::string& path, hid_t memoryType, const std::vector<T>& values,
+                  hsize_t valuesPerRow = 1) {
+    appendRows(file, path, memoryType, values.data(), values.size() / valuesPerRow);
+}
+
+void appendStrings(hid_t file, const std::string& path, const std::vector<std::string>& values) {
+    std::vector<const char*> pointers;
+    for (const std::string& value : values)
+        pointers.push_back(value.c_str());
+    Handle type(stringType(), H5Tclose, "string type");
+    appendRows(file, path, type, pointers.data(), pointers.size());
+}
+
+/// Reads rows [start, start+count) of a dataset as a flat vector.
+template <class T>
+std::vector<T> readRows(hid_t file, const std::string& path, hid_t memoryType, hsize_t start, hsize_t count) {
+    Handle dataset(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose, "the file has no dataset " + path);
+    Handle fileSpace(H5Dget_space(dataset), H5Sclose, "dataspace of " + path);
+    int rank = H5Sget_simple_extent_ndims(fileSpace);
+    std::vector<hsize_t> dims(rank);
+    H5Sget_simple_extent_dims(fileSpace, dims.data(), nullptr);
+    if (start + count > dims[0])
+        throw OpenMMException("the dataset " + path + " has " + std::to_string(dims[0]) +
+                              " rows, fewer than its offsets say (" + std::to_string(start + count) +
+                              "); the file is damaged");
+    hsize_t perRow = 1;
+    for (int i = 1; i < rank; i++)
+        perRow *= dims[i];
+    std::vector<T> values(count * perRow);
+    if (count == 0)
+        return values;
+    std::vector<hsize_t> offset(rank, 0), size = dims;
+    offset[0] = start;
+    size[0] = count;
+    check(H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, offset.data(), nullptr, size.data(), nullptr),
+          "selecting rows of " + path);
+    Handle memorySpace(H5Screate_simple(rank, size.data(), nullptr), H5Sclose, "memory space");
+    check(H5Dread(dataset, memoryType, memorySpace, fileSpace, H5P_DEFAULT, values.data()), "reading " + path);
+    return values;
+}
+
+std::vector<std::string> readStrings(hid_t file, const std::string& path, hsize_t start, hsize_t count) {
+    Handle type(stringType(), H5Tclose, "string type");
+    std::vector<char*> pointers = readRows<char*>(file, path, type, start, count);
+    std::vector<std::string> values;
+    for (char* pointer : pointers) {
+        values.emplace_back(pointer != nullptr ? pointer : "");
+        H5free_memory(pointer);
+    }
+    return values;
+}
+
+long long lastOffset(hid_t file, const std::string& path) {
+    hsize_t rows = numRows(file, path);
+    return readRows<long long>(file, path, H5T_NATIVE_LLONG, rows - 1, 1)[0];
+}
+
+void appendOffset(hid_t file, const std::string& path, long long count) {
+    long long next = lastOffset(file, path) + count;
+    appendRows(file, path, H5T_NATIVE_LLONG, &next, 1);
+}
+
+// ---- the layout -------------------------------------------------------------------------------
+
+void writeAttributes(hid_t file, const DatasetAttributes& attributes) {
+    writeStringAttribute(file, "format", FORMAT_NAME);
+    writeNumberAttribute<long long>(file, "format_version", FORMAT_VERSION, H5T_NATIVE_LLONG);
+    writeStringAttribute(file, "tool", attributes.tool);
+    writeStringAttribute(file, "command_line", attributes.commandLine);
+    writeStringAttribute(file, "options_json", attributes.optionsJson);
+    writeStringAttribute(file, "force_field", attributes.forceField);
+    writeNumberAttribute<double>(file, "temperature_K", attributes.temperatureK, H5T_NATIVE_DOUBLE);
+    writeNumberAttribute<double>(file, "timestep_ps", attributes.timestepPs, H5T_NATIVE_DOUBLE);
+    writeNumberAttribute<long long>(file, "seed", attributes.seed, H5T_NATIVE_LLONG);
+    writeStringAttribute(file, "interaction_forces", attributes.interactionForces);
+}
+
+DatasetAttributes readAttributes(hid_t file, const std::string& path) {
+    if (!hasAttribute(file, "format") || readStringAttribute(file, "format") != FORMAT_NAME)
+        throw OpenMMException("\"" + path + "\" is an HDF5 file but not an openmm-mrl dataset (no format=\"" +
+                              FORMAT_NAME + "\" attribute); give a file written by mrl-envgen or DatasetReporter");
+    long long version = readNumberAttribute<long long>(file, "format_version", H5T_NATIVE_LLONG, -1);
+    if (version != FORMAT_VERSION)
+        throw OpenMMException("\"" + path + "\" has dataset format version " + std::to_string(version) +
+                              "; this openmm-mrl reads version " + std::to_string(FORMAT_VERSION) +
+                              ": use the openmm-mrl release that wrote it");
+    DatasetAttributes attributes;
+    auto text = [&](const char* name) { return hasAttribute(file, name) ? readStringAttribute(file, name) : ""; };
+    attributes.tool = text("tool");
+    attributes.commandLine = text("command_line");
+    attributes.optionsJson = text("options_json");
+    attributes.forceField = text("force_field");
+    attributes.interactionForces = text("interaction_forces");
+    attributes.temperatureK = readNumberAttribute<double>(file, "temperature_K", H5T_NATIVE_DOUBLE, NAN);
+    attributes.timestepPs = readNumberAttribute<double>(file, "timestep_ps", H5T_NATIVE_DOUBLE, NAN);
+    attributes.seed = readNumberAttribute<long long>(file, "seed", H5T_NATIVE_LLONG, -1);
+    return attributes;
+}
+
+/// Creates the groups and empty datasets of docs/dataset.md.
+void createLayout(hid_t file, const DatasetAttributes& attributes) {
+    writeAttributes(file, attributes);
+    for (const char* group : {"/records", "/atoms", "/molecules", "/bonds", "/frames", "/frame_atoms", "/skipped"})
+        Handle(H5Gcreate2(file, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+               std::string("creating ") + group);
+    Handle str(stringType(), H5Tclose, "string type");
+    createDataset(file, "/records/key", str, {}, true);
+    createDataset(file, "/records/pair_id", str, {}, true);
+    createDataset(file, "/records/weight", H5T_IEEE_F64LE, {}, true);
+    createDataset(file, "/records/central_molecule", H5T_STD_I32LE, {}, true);
+    for (const char* name : {"atom_offset", "molecule_offset", "bond_offset", "frame_offset"}) {
+        std::string path = std::string("/records/") + name;
+        createDataset(file, path, H5T_STD_I64LE, {}, false);
+        long long zero = 0;
+        appendRows(file, path, H5T_NATIVE_LLONG, &zero, 1);
+    }
+    for (const char* name : {"atomic_number", "formal_charge", "molecule_index", "anchor"})
+        createDataset(file, std::string("/atoms/") + name, H5T_STD_I32LE, {}, true,
+                      name == std::string("formal_charge") ? "e" : nullptr);
+    createDataset(file, "/molecules/smiles", str, {}, true);
+    createDataset(file, "/molecules/name", str, {}, true);
+    createDataset(file, "/molecules/is_central", H5T_STD_I8LE, {}, true);
+    createDataset(file, "/bonds/index", H5T_STD_I32LE, {2}, true);
+    createDataset(file, "/bonds/order", H5T_IEEE_F32LE, {}, true);
+    createDataset(file, "/frames/time", H5T_IEEE_F64LE, {}, true, "ps");
+    createDataset(file, "/frames/box", H5T_IEEE_F32LE, {3, 3}, true, "nm");
+    createDataset(file, "/frames/total_energy", H5T_IEEE_F64LE, {}, true, "kJ/mol");
+    createDataset(file, "/frames/interaction_energy", H5T_IEEE_F64LE, {}, true, "kJ/mol");
+    createDataset(file, "/frames/atom_offset", H5T_STD_I64LE, {}, false);
+    long long zero = 0;
+    appendRows(file, "/frames/atom_offset", H5T_NATIVE_LLONG, &zero, 1);
+    createDataset(file, "/frame_atoms/positions", H5T_IEEE_F32LE, {3}, true, "nm");
+    createDataset(file, "/frame_atoms/total_forces", H5T_IEEE_F32LE, {3}, true, "kJ/mol/nm");
+    createDataset(file, "/frame_atoms/interaction_forces", H5T_IEEE_F32LE, {3}, true, "kJ/mol/nm");
+    createDataset(file, "/frame_atoms/direction_3dmrl", H5T_IEEE_F32LE, {3}, true, "1");
+    createDataset(file, "/skipped/key", str, {}, true);
+    createDataset(file, "/skipped/pair_id", str, {}, true);
+    createDataset(file, "/skipped/reason", str, {}, true);
+}
+
+void appendRecord(hid_t file, const DatasetRecord& record) {
+    record.validate();
+    int atoms = record.numAtoms(), frames = record.numFrames();
+    appendStrings(file, "/records/key", {record.key});
+    appendStrings(file, "/records/pair_id", {record.pairId});
+    appendRows(file, "/records/weight", H5T_NATIVE_DOUBLE, &record.weight, 1);
+    appendRows(file, "/records/central_molecule", H5T_NATIVE_INT, &record.centralMolecule, 1);
+    appendOffset(file, "/records/atom_offset", atoms);
+    appendOffset(file, "/records/molecule_offset", record.numMolecules());
+    appendOffset(file, "/records/bond_offset", static_cast<long long>(record.bonds.size()));
+    appendOffset(file, "/records/frame_offset", frames);
+    appendVector(file, "/atoms/atomic_number", H5T_NATIVE_INT, record.atomicNumbers);
+    appendVector(file, "/atoms/formal_charge", H5T_NATIVE_INT, record.formalCharges);
+    appendVector(file, "/atoms/molecule_index", H5T_NATIVE_INT, record.moleculeIndex);
+    appendVector(file, "/atoms/anchor", H5T_NATIVE_INT, record.anchor);
+    appendStrings(file, "/molecules/smiles", record.smiles);
+    appendStrings(file, "/molecules/name", record.moleculeNames);
+    std::vector<signed char> central(record.isCentral.begin(), record.isCentral.end());
+    appendVector(file, "/molecules/is_central", H5T_NATIVE_SCHAR, central);
+    appendRows(file, "/bonds/index", H5T_NATIVE_INT, record.bonds.data(), record.bonds.size());
+    appendVector(file, "/bonds/order", H5T_NATIVE_FLOAT, record.bondOrders);
+    appendVector(file, "/frames/time", H5T_NATIVE_DOUBLE, record.timePs);
+    appendVector(file, "/frames/box", H5T_NATIVE_FLOAT, record.boxNm, 9);
+    appendVector(file, "/frames/total_energy", H5T_NATIVE_DOUBLE, record.totalEnergyKJPerMol);
+    appendVector(file, "/frames/interaction_energy", H5T_NATIVE_DOUBLE, record.interactionEnergyKJPerMol);
+    long long last = lastOffset(file, "/frames/atom_offset");
+    std::vector<long long> offsets(frames);
+    for (int f = 0; f < frames; f++)
+        offsets[f] = last + static_cast<long long>(f + 1) * atoms;
+    appendVector(file, "/frames/atom_offset", H5T_NATIVE_LLONG, offsets);
+    appendVector(file, "/frame_atoms/positions", H5T_NATIVE_FLOAT, record.positionsNm, 3);
+    appendVector(file, "/frame_atoms/total_forces", H5T_NATIVE_FLOAT, record.totalForcesKJPerMolNm, 3);
+    appendVector(file, "/frame_atoms/interaction_forces", H5T_NATIVE_FLOAT, record.interactionForcesKJPerMolNm, 3);
+    appendVector(file, "/frame_atoms/direction_3dmrl", H5T_NATIVE_FLOAT, record.direction3DMRL, 3);
+}
+
+void appendSkip(hid_t file, const SkippedInput& skipped) {
+    appendStrings(file, "/skipped/key", {skipped.key});
+    appendStrings(file, "/skipped/pair_id", {skipped.pairId});
+    appendStrings(file, "/skipped/reason", {skipped.reason});
+}
+
+/// Record r of an open file.
+DatasetRecord readRecord(hid_t file, int r) {
+    auto offsets = [&](const char* name) {
+        return readRows<long long>(file, std::string("/records/") + name, H5T_NATIVE_LLONG, r, 2);
+    };
+    std::vector<long long> atom = offsets("atom_offset"), molecule = offsets("molecule_offset"),
+                           bond = offsets("bond_offset"), frame = offsets("frame_offset");
+    DatasetRecord record;
+    record.key = readStrings(file, "/records/key", r, 1)[0];
+    record.pairId = readStrings(file, "/records/pair_id", r, 1)[0];
+    record.weight = readRows<double>(file, "/records/weight", H5T_NATIVE_DOUBLE, r, 1)[0];
+    record.centralMolecule = readRows<int>(file, "/records/central_molecule", H5T_NATIVE_INT, r, 1)[0];
+    hsize_t a0 = atom[0], na = atom[1] - atom[0];
+    record.atomicNumbers = readRows<int>(file, "/atoms/atomic_number", H5T_NATIVE_INT, a0, na);
+    record.formalCharges = readRows<int>(file, "/atoms/formal_charge", H5T_NATIVE_INT, a0, na);
+    record.moleculeIndex = readRows<int>(file, "/atoms/molecule_index", H5T_NATIVE_INT, a0, na);
+    record.anchor = readRows<int>(file, "/atoms/anchor", H5T_NATIVE_INT, a0, na);
+    hsize_t m0 = molecule[0], nm = molecule[1] - molecule[0];
+    record.smiles = readStrings(file, "/molecules/smiles", m0, nm);
+    record.moleculeNames = readStrings(file, "/molecules/name", m0, nm);
+    std::vector<signed char> central = readRows<signed char>(file, "/molecules/is_central", H5T_NATIVE_SCHAR, m0, nm);
+    record.isCentral.assign(central.begin(), central.end());
+    std::vector<int> bonds = readRows<int>(file, "/bonds/index", H5T_NATIVE_INT, bond[0], bond[1] - bond[0]);
+    for (size_t b = 0; b + 1 < bonds.size(); b += 2)
+        record.bonds.push_back({bonds[b], bonds[b + 1]});
+    record.bondOrders = readRows<float>(file, "/bonds/order", H5T_NATIVE_FLOAT, bond[0], bond[1] - bond[0]);
+    hsize_t f0 = frame[0], nf = frame[1] - frame[0];
+    record.timePs = readRows<double>(file, "/frames/time", H5T_NATIVE_DOUBLE, f0, nf);
+    record.boxNm = readRows<float>(file, "/frames/box", H5T_NATIVE_FLOAT, f0, nf);
+    record.totalEnergyKJPerMol = readRows<double>(file, "/frames/total_energy", H5T_NATIVE_DOUBLE, f0, nf);
+    record.interactionEnergyKJPerMol = readRows<double>(file, "/frames/interaction_energy", H5T_NATIVE_DOUBLE, f0, nf);
+    std::vector<long long> frameAtoms = readRows<long long>(file, "/frames/atom_offset", H5T_NATIVE_LLONG, f0, nf + 1);
+    hsize_t fa0 = frameAtoms.front(), nfa = frameAtoms.back() - frameAtoms.front();
+    if (nfa != nf * na)
+        throw OpenMMException("record " + record.key + " has " + std::to_string(nfa) +
+                              " frame atoms, not frames × atoms = " + std::to_string(nf * na) +
+                              "; the file is damaged");
+    record.positionsNm = readRows<float>(file, "/frame_atoms/positions", H5T_NATIVE_FLOAT, fa0, nfa);
+    record.totalForcesKJPerMolNm = readRows<float>(file, "/frame_atoms/total_forces", H5T_NATIVE_FLOAT, fa0, nfa);
+    record.interactionForcesKJPerMolNm =
+        readRows<float>(file, "/frame_atoms/interaction_forces", H5T_NATIVE_FLOAT, fa0, nfa);
+    record.direction3DMRL = readRows<float>(file, "/frame_atoms/direction_3dmrl", H5T_NATIVE_FLOAT, fa0, nfa);
+    return record;
+}
+
+std::vector<SkippedInput> readSkips(hid_t file) {
+    hsize_t rows = numRows(file, "/skipped/key");
+    std::vector<std::string> keys = readStrings(file, "/skipped/key", 0, rows);
+    std::vector<std::string> pairs = readStrings(file, "/skipped/pair_id", 0, rows);
+    std::vector<std::string> reasons = readStrings(file, "/skipped/reason", 0, rows);
+    std::vector<SkippedInput> skipped;
+    for (hsize_t i = 0; i < rows; i++)
+        skipped.push_back({keys[i], pairs[i], reasons[i]});
+    return skipped;
+}
+
+std::vector<std::string> readKeys(hid_t file) {
+    return readStrings(file, "/records/key", 0, numRows(file, "/records/key"));
+}
+
+hid_t openFile(const std::string& path, unsigned flags) {
+    silenceHdf5();
+    if (!fs::exists(path))
+        throw OpenMMException("the dataset file \"" + path + "\" does not exist; check the path");
+    hid_t file = H5Fopen(path.c_str(), flags, H5P_DEFAULT);
+    if (file < 0)
+        throw OpenMMException(
+            "\"" + path + "\" is not a readable HDF5 file; give a dataset written by mrl-envgen or DatasetReporter");
+    return file;
+}
+
+/// Creates a new file with the layout at `path` (truncating) and returns it open.
+hid_t createFile(const std::string& path, const DatasetAttributes& attributes) {
+    silenceHdf5();
+    hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0)
+        throw OpenMMException("cannot create \"" + path + "\"; check that its directory exists and is writable");
+    try {
+        createLayout(file, attributes);
+    } catch (...) {
+        H5Fclose(file);
+        throw;
+    }
+    return file;
+}
+
+void closeFile(hid_t file, const std::string& path) {
+    if (H5Fclose(file) < 0)
+        throw OpenMMException("HDF5 error: closing \"" + path + "\" failed (disk full?)");
+}
+
+/// Writes a complete file with `fill` to `path`.tmp, fsyncs it and renames it to `path`.
+void writeAtomically(const std::string& path, const std::function<hid_t(const std::string&)>& open,
+                     const std::function<void(hid_t)>& fill) {
+    std::string temporary = path + ".tmp";
+    hid_t file = open(temporary);
+    try {
+        fill(file);
+    } catch (...) {
+        H5Fclose(file);
+        fs::remove(temporary);
+        throw;
+    }
+    closeFile(file, temporary);
+    fsyncPath(temporary);
+    fs::rename(temporary, path);
+    fsyncPath(fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string());
+}
+
+std::string journalName(const std::string& key) {
+    std::string name;
+    for (char c : key)
+        name += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.') ? c : '_';
+    // Keys that differ only in replaced characters still get distinct names.
+    unsigned long long hash = 1469598103934665603ull;
+    for (unsigned char c : key)
+        hash = (hash ^ c) * 1099511628211ull;
+    char suffix[20];
+    std::snprintf(suffix, sizeof(suffix), "-%08llx", hash & 0xffffffffull);
+    return name + suffix;
+}
+
+} // namespace
+
+void fsyncPath(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0)
+        return;
+    ::fsync(fd);
+    ::close(fd);
+}
+
+void DatasetRecord::validate() const {
+    auto fail = [&](const std::string& what) { throw OpenMMException("dataset record \"" + key + "\": " + what); };
+    size_t atoms = numAtoms(), frames = numFrames(), molecules = numMolecules();
+    if (formalCharges.size() != atoms || moleculeIndex.size() != atoms || anchor.size() != atoms)
+        fail("formal charges, molecule indices and anchors need one entry per atom (" + std::to_string(atoms) + ")");
+    if (moleculeNames.size() != molecules || isCentral.size() != molecules)
+        fail("SMILES, names and is_central need one entry per molecule (" + std::to_string(molecules) + ")");
+    for (int m : moleculeIndex)
+        if (m < 0 || m >= static_cast<int>(molecules))
+            fail("molecule index " + std::to_string(m) + " is outside [0, " + std::to_string(molecules) + ")");
+    if (centralMolecule < -1 || centralMolecule >= static_cast<int>(std::max<size_t>(molecules, 1)))
+        fail("the central molecule index is out of range (-1 means none)");
+    if (bondOrders.size() != bonds.size())
+        fail("bond orders need one entry per bond");
+    for (auto& bond : bonds)
+        if (bond[0] < 0 || bond[1] < 0 || bond[0] >= static_cast<int>(atoms) || bond[1] >= static_cast<int>(atoms))
+            fail("a bond refers to an atom outside the record");
+    if (totalEnergyKJPerMol.size() != frames || interactionEnergyKJPerMol.size() != frames ||
+        boxNm.size() != 9 * frames)
+        fail("energies need one value per frame and the box 9 per frame");
+    size_t perFrame = 3 * atoms * frames;
+    if (positionsNm.size() != perFrame || totalForcesKJPerMolNm.size() != perFrame ||
+        interactionForcesKJPerMolNm.size() != perFrame || direction3DMRL.size() != perFrame)
+        fail("positions, forces and directions need frames × atoms × 3 values (" + std::to_string(perFrame) + ")");
+}
+
+// ---- reader -----------------------------------------------------------------------------------
+
+DatasetReader::DatasetReader(const std::string& path) {
+    file = openFile(path, H5F_ACC_RDONLY);
+    try {
+        attributes = readAttributes(file, path);
+        keys = readKeys(file);
+    } catch (...) {
+        H5Fclose(file);
+        throw;
+    }
+}
+
+DatasetReader::~DatasetReader() {
+    if (file >= 0)
+        H5Fclose(file);
+}
+
+DatasetRecord DatasetReader::getRecord(int r) const {
+    if (r < 0 || r >= getNumRecords())
+        throw OpenMMException("record " + std::to_string(r) + " is outside [0, " + std::to_string(getNumRecords()) +
+                              ")");
+    return readRecord(file, r);
+}
+
+static std::vector<long long> countsFromOffsets(hid_t file, const char* path) {
+    std::vector<long long> offsets = readRows<long long>(file, path, H5T_NATIVE_LLONG, 0, numRows(file, path));
+    std::vector<long long> counts;
+    for (size_t i = 0; i + 1 < offsets.size(); i++)
+        counts.push_back(offsets[i + 1] - offsets[i]);
+    return counts;
+}
+
+std::vector<long long> DatasetReader::getFrameCounts() const {
+    return countsFromOffsets(file, "/records/frame_offset");
+}
+
+std::vector<long long> DatasetReader::getAtomCounts() const {
+    return countsFromOffsets(file, "/records/atom_offset");
+}
+
+std::vector<SkippedInput> DatasetReader::getSkipped() const {
+    return readSkips(file);
+}
+
+// ---- writer -----------------------------------------------------------------------------------
+
+DatasetWriter::DatasetWriter(const std::string& path, const DatasetAttributes& attributes, bool overwrite)
+    : path(path), journal(path + ".journal"), attributes(attributes) {
+    silenceHdf5();
+    if (overwrite) {
+        fs::remove(path);
+        fs::remove(path + ".tmp");
+        fs::remove_all(journal);
+    }
+    if (fs::exists(path)) {
+        hid_t file = openFile(path, H5F_ACC_RDONLY);
+        try {
+            DatasetAttributes existing = readAttributes(file, path);
+            if (existing.optionsJson != attributes.optionsJson)
+                throw OpenMMException("\"" + path + "\" was made with other options (" + existing.optionsJson +
+                                      ") than this run (" + attributes.optionsJson +
+                                      "); give a new output file, or --overwrite to replace it");
+            for (const std::string& key : readKeys(file))
+                done.insert(key);
+            for (const SkippedInput& skipped : readSkips(file))
+                done.insert(skipped.key);
+        } catch (...) {
+            H5Fclose(file);
+            throw;
+        }
+        H5Fclose(file);
+    } else {
+        fs::path directory = fs::path(path).parent_path();
+        if (!directory.empty() && !fs::is_directory(directory))
+            throw OpenMMException("cannot create \"" + path + "\": the directory " + directory.string() +
+                                  " does not exist");
+        fs::remove_all(journal); // a journal without its file belongs to nothing
+        writeAtomically(
+            path, [&](const std::string& p) { return createFile(p, attributes); }, [](hid_t) {});
+    }
+    fs::create_directories(journal);
+    for (const auto& entry : fs::directory_iterator(journal))
+        if (entry.path().extension() == ".tmp")
+            fs::remove(entry.path()); // cut off before its rename: never part of the dataset
+    fold();
+}
+
+DatasetWriter::~DatasetWriter() {
+    try {
+        fold();
+        fs::remove(journal); // only when empty
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "warning: could not fold the journal of %s: %s (rerun to fold it)\n", path.c_str(),
+                     e.what());
+    }
+}
+
+void DatasetWriter::addRecord(const DatasetRecord& record) {
+    record.validate();
+    if (done.count(record.key))
+        throw OpenMMException("the dataset \"" + path + "\" already has a record with key \"" + record.key + "\"");
+    std::string entry = (fs::path(journal) / (journalName(record.key) + ".h5")).string();
+    writeAtomically(
+        entry, [&](const std::string& p) { return createFile(p, attributes); },
+        [&](hid_t file) { appendRecord(file, record); });
+    journalBytes += static_cast<long long>(fs::file_size(entry));
+    done.insert(record.key);
+    recordsWritten++;
+    maybeFold();
+}
+
+void DatasetWriter::addSkipped(const SkippedInput& skipped) {
+    if (done.count(skipped.key))
+        return;
+    std::string entry = (fs::path(journal) / ("skip-" + journalName(skipped.key) + ".h5")).string();
+    writeAtomically(
+        entry, [&](const std::string& p) { return createFile(p, attributes); },
+        [&](hid_t file) { appendSkip(file, skipped); });
+    journalBytes += static_cast<long long>(fs::file_size(entry));
+    done.insert(skipped.key);
+    maybeFold();
+}
+
+void DatasetWriter::maybeFold() {
+    long long mainBytes = fs::exists(path) ? static_cast<long long>(fs::file_size(path)) : 0;
+    if (journalBytes >= std::max<long long>(16ll << 20, mainBytes / 4))
+        fold();
+}
+
+void DatasetWriter::fold() {
+    std::vector<fs::path> entries;
+    if (fs::is_directory(journal))
+        for (const auto& entry : fs::directory_iterator(journal))
+            if (entry.path().extension() == ".h5")
+                entries.push_back(entry.path());
+    if (entries.empty())
+        return;
+    std::sort(entries.begin(), entries.end());
+    std::string temporary = path + ".tmp";
+    fs::copy_file(path, temporary, fs::copy_options::overwrite_existing);
+    writeAtomically(
+        path, [&](const std::string& p) { return openFile(p, H5F_ACC_RDWR); },
+        [&](hid_t file) {
+            std::set<std::string> present;
+            for (const std::string& key : readKeys(file))
+                present.insert(key);
+            for (const SkippedInput& skipped : readSkips(file))
+                present.insert(skipped.key);
+            for (const fs::path& entry : entries) {
+                hid_t source = openFile(entry.string(), H5F_ACC_RDONLY);
+                try {
+                    std::vector<std::string> keys = readKeys(source);
+                    for (size_t r = 0; r < keys.size(); r++)
+                        if (present.insert(keys[r]).second)
+                            appendRecord(file, readRecord(source, static_cast<int>(r)));
+                    for (const SkippedInput& skipped : readSkips(source))
+                        if (present.insert(skipped.key).second)
+                            appendSkip(file, skipped);
+                    done.insert(present.begin(), present.end());
+                } catch (...) {
+                    H5Fclose(source);
+                    throw;
+                }
+                H5Fclose(source);
+            }
+        });
+    for (const fs::path& entry : entries)
+        fs::remove(entry);
+    journalBytes = 0;
+}
+
+void mergeDatasets(const std::vector<std::string>& inputs, const std::string& output, const std::string& commandLine) {
+    if (inputs.empty())
+        throw OpenMMException("merge needs at least one input dataset");
+    for (const std::string& input : inputs)
+        if (fs::exists(input + ".journal") && !fs::is_empty(input + ".journal"))
+            throw OpenMMException(
+                "\"" + input +
+                "\" has an unfolded journal (its run was interrupted); rerun that run to finish it before merging");
+    DatasetAttributes attributes = DatasetReader(inputs[0]).getAttributes();
+    attributes.commandLine = commandLine;
+    writeAtomically(
+        output, [&](const std::string& p) { return createFile(p, attributes); },
+        [&](hid_t file) {
+            std::set<std::string> keys;
+            for (const std::string& input : inputs) {
+                DatasetReader reader(input);
+                for (int r = 0; r < reader.getNumRecords(); r++) {
+                    DatasetRecord record = reader.getRecord(r);
+                    if (!keys.insert(record.key).second)
+                        throw OpenMMException("the key \"" + record.key + "\" of \"" + input +
+                                              "\" is already in an earlier input; merge each shard once");
+                    appendRecord(file, record);
+                }
+                for (const SkippedInput& skipped : reader.getSkipped())
+                    if (keys.insert(skipped.key).second)
+                        appendSkip(file, skipped);
+            }
+        });
+}
+
+} // namespace MRLPlugin
