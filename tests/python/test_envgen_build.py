@@ -317,3 +317,14 @@ def test_python_and_cpp_writers_read_each_other(built, tmp_path):
     both, _ = read_records(merged)
     assert list(both) == list(raw) + ["from-python"]
     assert np.array_equal(both["from-python"]["total_forces"], first.total_forces)
+
+
+def test_exploding_trajectories_are_skipped_and_the_run_goes_on(tmp_path):
+    pairs = write_pairs(tmp_path / "pairs.csv", PAIRS[:2])
+    out = tmp_path / "explode.h5"
+    # A force limit far below MMFF94's thermal forces marks every trajectory as exploding.
+    summary = json.loads(envgen("build", pairs, "--output", out, "--max-force", "10", *FAST).stdout)
+    assert summary["records_written"] == 0 and summary["skip_reasons"] == {"exploding trajectory": 2}
+    records, skipped = read_records(out)
+    assert not records and len(skipped) == 2
+    assert all(reason.startswith("exploding trajectory: atom") and "(step 70)" in reason for reason in skipped.values())

@@ -114,63 +114,6 @@ std::string openError(const std::string& what, const std::string& path) {
     return "cannot open the " + what + " \"" + path + "\": " + std::strerror(errno) + "; check the path";
 }
 
-/// Python-style slice "start:stop:stride" (each part optional, negative start/stop count from the
-/// end) or a single index, over n items.  Throws UsageError naming `option`.
-std::vector<long long> parseSlice(const std::string& text, long long n, const std::string& option) {
-    auto fail = [&](const std::string& why) -> UsageError {
-        return UsageError("--" + option + " \"" + text + "\": " + why +
-                          "; give start:stop:stride (each part optional, e.g. 0:100:10, ::5, -10:) or one index");
-    };
-    std::vector<std::string> parts;
-    size_t begin = 0;
-    while (true) {
-        size_t colon = text.find(':', begin);
-        parts.push_back(trim(text.substr(begin, colon == std::string::npos ? std::string::npos : colon - begin)));
-        if (colon == std::string::npos)
-            break;
-        begin = colon + 1;
-    }
-    if (parts.size() > 3)
-        throw fail("too many ':'");
-    auto number = [&](const std::string& part, long long fallback) {
-        if (part.empty())
-            return fallback;
-        char* end = nullptr;
-        errno = 0;
-        long long value = std::strtoll(part.c_str(), &end, 10);
-        if (*end != '\0' || errno != 0)
-            throw fail("\"" + part + "\" is not an integer");
-        return value;
-    };
-    std::vector<long long> selected;
-    if (parts.size() == 1) {
-        if (parts[0].empty())
-            throw fail("empty");
-        long long index = number(parts[0], 0);
-        if (index < 0)
-            index += n;
-        if (index < 0 || index >= n)
-            throw fail("index out of range: there are " + std::to_string(n) + " " +
-                       (option == "frames" ? "frames" : "items"));
-        return {index};
-    }
-    long long stride = parts.size() == 3 ? number(parts[2], 1) : 1;
-    if (stride < 1)
-        throw fail("the stride must be a positive integer");
-    long long start = number(parts[0], 0), stop = number(parts[1], n);
-    if (start < 0)
-        start = std::max(0LL, start + n);
-    if (stop < 0)
-        stop = std::max(0LL, stop + n);
-    start = std::min(start, n);
-    stop = std::min(stop, n);
-    for (long long i = start; i < stop; i += stride)
-        selected.push_back(i);
-    if (selected.empty())
-        throw fail("selects nothing of the " + std::to_string(n) + " available");
-    return selected;
-}
-
 /// "0-20,25" -> sorted unique indices; throws UsageError.
 std::vector<int> parseAtomList(const std::string& text, int numParticles) {
     auto fail = [&](const std::string& why) -> UsageError {
@@ -920,7 +863,7 @@ int runCarve(int argc, char** argv, int first) {
                          "System's default box is used for every frame\n";
     } else
         numFrames = static_cast<long long>(stateFiles.size());
-    std::vector<long long> frames = parseSlice(options.get("frames"), numFrames, "frames");
+    std::vector<long long> frames = parseSlice(options.get("frames"), numFrames, "frames", "frames");
 
     // The writer.  The options that decide the content of a record; not --frames, so that a rerun with more
     // frames (of a trajectory that has grown) adds the new ones.

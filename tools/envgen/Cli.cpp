@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -269,6 +271,63 @@ std::string JsonObject::quote(const std::string& value) {
         }
     }
     return out + "\"";
+}
+
+std::vector<long long> parseSlice(const std::string& text, long long n, const std::string& option,
+                                  const std::string& items) {
+    auto fail = [&](const std::string& why) {
+        return UsageError("--" + option + " \"" + text + "\": " + why +
+                          "; give start:stop:stride (each part optional, e.g. 0:100:10, ::5, -10:) or one index");
+    };
+    std::vector<std::string> parts;
+    size_t begin = 0;
+    while (true) {
+        size_t colon = text.find(':', begin);
+        std::string part = text.substr(begin, colon == std::string::npos ? std::string::npos : colon - begin);
+        size_t first = part.find_first_not_of(" \t"), last = part.find_last_not_of(" \t");
+        parts.push_back(first == std::string::npos ? "" : part.substr(first, last - first + 1));
+        if (colon == std::string::npos)
+            break;
+        begin = colon + 1;
+    }
+    if (parts.size() > 3)
+        throw fail("too many ':'");
+    auto number = [&](const std::string& part, long long fallback) {
+        if (part.empty())
+            return fallback;
+        char* end = nullptr;
+        errno = 0;
+        long long value = std::strtoll(part.c_str(), &end, 10);
+        if (*end != '\0' || errno != 0)
+            throw fail("\"" + part + "\" is not an integer");
+        return value;
+    };
+    if (parts.size() == 1) {
+        if (parts[0].empty())
+            throw fail("empty");
+        long long index = number(parts[0], 0);
+        if (index < 0)
+            index += n;
+        if (index < 0 || index >= n)
+            throw fail("index out of range: there are " + std::to_string(n) + " " + items);
+        return {index};
+    }
+    long long stride = parts.size() == 3 ? number(parts[2], 1) : 1;
+    if (stride < 1)
+        throw fail("the stride must be a positive integer");
+    long long start = number(parts[0], 0), stop = number(parts[1], n);
+    if (start < 0)
+        start = std::max(0LL, start + n);
+    if (stop < 0)
+        stop = std::max(0LL, stop + n);
+    start = std::min(start, n);
+    stop = std::min(stop, n);
+    std::vector<long long> selected;
+    for (long long i = start; i < stop; i += stride)
+        selected.push_back(i);
+    if (selected.empty() && n > 0)
+        throw fail("selects none of the " + std::to_string(n) + " " + items);
+    return selected;
 }
 
 std::pair<int, int> parseShard(const std::string& text) {

@@ -84,6 +84,12 @@ private:
     std::vector<std::pair<std::string, std::string>> entries;
 };
 
+/// A Python-style slice "start:stop:stride" (each part optional, negative start/stop count from the end) or
+/// one index, over n items: the selected indices.  Throws UsageError naming `--option` and the items
+/// (e.g. "frames") when the text is malformed or selects nothing of n > 0 items.
+std::vector<long long> parseSlice(const std::string& text, long long n, const std::string& option,
+                                  const std::string& items);
+
 /// "k/n" -> (k, n) with 0 <= k < n; throws UsageError naming the option.
 std::pair<int, int> parseShard(const std::string& text);
 

@@ -39,62 +39,6 @@ const char* symbol(int atomicNumber) {
     return atomicNumber > 0 && atomicNumber < NUM_SYMBOLS ? SYMBOLS[atomicNumber] : "X";
 }
 
-/// Python-style slice "start:stop:stride" (each part optional, negative start/stop count from the
-/// end) or a single index, over n items.  Throws UsageError naming `option`.
-std::vector<long long> parseSlice(const std::string& text, long long n, const std::string& option) {
-    auto fail = [&](const std::string& why) {
-        return UsageError("--" + option + " \"" + text + "\": " + why +
-                          "; give start:stop:stride (each part optional, e.g. 0:10, ::5, -10:) or one index");
-    };
-    std::vector<std::string> parts;
-    size_t begin = 0;
-    while (true) {
-        size_t colon = text.find(':', begin);
-        parts.push_back(text.substr(begin, colon == std::string::npos ? std::string::npos : colon - begin));
-        if (colon == std::string::npos)
-            break;
-        begin = colon + 1;
-    }
-    if (parts.size() > 3)
-        throw fail("too many ':'");
-    auto number = [&](const std::string& part, long long fallback) {
-        if (part.empty())
-            return fallback;
-        char* end = nullptr;
-        errno = 0;
-        long long value = std::strtoll(part.c_str(), &end, 10);
-        if (*end != '\0' || errno != 0)
-            throw fail("\"" + part + "\" is not an integer");
-        return value;
-    };
-    if (parts.size() == 1) {
-        if (parts[0].empty())
-            throw fail("empty");
-        long long index = number(parts[0], 0);
-        if (index < 0)
-            index += n;
-        if (index < 0 || index >= n)
-            throw fail("index out of range: the dataset has " + std::to_string(n) + " " + option);
-        return {index};
-    }
-    long long stride = parts.size() == 3 ? number(parts[2], 1) : 1;
-    if (stride < 1)
-        throw fail("the stride must be a positive integer");
-    long long start = number(parts[0], 0), stop = number(parts[1], n);
-    if (start < 0)
-        start = std::max(0LL, start + n);
-    if (stop < 0)
-        stop = std::max(0LL, stop + n);
-    start = std::min(start, n);
-    stop = std::min(stop, n);
-    std::vector<long long> selected;
-    for (long long i = start; i < stop; i += stride)
-        selected.push_back(i);
-    if (selected.empty() && n > 0)
-        throw fail("selects none of the " + std::to_string(n) + " " + option);
-    return selected;
-}
-
 /// A value for the comment line, double-quoted (with \ and " escaped) so that ASE keeps it whole.
 std::string quoteValue(const std::string& value) {
     std::string out = "\"";
@@ -172,7 +116,7 @@ int runExport(int argc, char** argv, int first) {
         throw OpenMMException("--forces interaction: " + input +
                               " has no interaction forces (its interaction_forces attribute is \"none\"); use "
                               "--forces total");
-    std::vector<long long> records = parseSlice(options.get("records"), reader.getNumRecords(), "records");
+    std::vector<long long> records = parseSlice(options.get("records"), reader.getNumRecords(), "records", "records");
     if (records.empty())
         std::cerr << "mrl-envgen export: warning: " << input << " has no records; writing an empty file\n";
 

@@ -87,6 +87,18 @@ Vec3 centroid(const std::vector<Vec3>& positions) {
     return sum / static_cast<double>(positions.size());
 }
 
+/// A conformer's positions (nm) with its centroid at the origin, and the largest distance from it.
+std::vector<Vec3> centeredConformerNm(const RDKit::ROMol& mol, int conformer, double& radiusNm) {
+    std::vector<Vec3> positions = conformerPositionsNm(mol, mol.getConformer(conformer).getId());
+    Vec3 center = centroid(positions);
+    radiusNm = 0;
+    for (Vec3& p : positions) {
+        p -= center;
+        radiusNm = std::max(radiusNm, std::sqrt(p.dot(p)));
+    }
+    return positions;
+}
+
 Vec3 minimumImage(Vec3 d, bool periodic, double box) {
     if (periodic)
         for (int k = 0; k < 3; k++)
@@ -170,23 +182,10 @@ Environment placeEnvironment(const PreparedMolecule& central, int centralConform
     Environment environment;
     environment.periodic = options.periodic;
 
-    // The central molecule, centred at the origin (or the box centre).
-    std::vector<Vec3> centralPositions =
-        conformerPositionsNm(centralMol, centralMol.getConformer(centralConformer).getId());
-    Vec3 centralCentroid = centroid(centralPositions);
-    double centralRadius = 0;
-    for (Vec3& p : centralPositions) {
-        p -= centralCentroid;
-        centralRadius = std::max(centralRadius, std::sqrt(p.dot(p)));
-    }
-    std::vector<Vec3> partnerPositions =
-        conformerPositionsNm(partnerMol, partnerMol.getConformer(partnerConformer).getId());
-    Vec3 partnerCentroid = centroid(partnerPositions);
-    double partnerRadius = 0;
-    for (Vec3& p : partnerPositions) {
-        p -= partnerCentroid;
-        partnerRadius = std::max(partnerRadius, std::sqrt(p.dot(p)));
-    }
+    // The central molecule, centred at the origin (or the box centre), and the partner centred at the origin.
+    double centralRadius = 0, partnerRadius = 0;
+    std::vector<Vec3> centralPositions = centeredConformerNm(centralMol, centralConformer, centralRadius);
+    std::vector<Vec3> partnerPositions = centeredConformerNm(partnerMol, partnerConformer, partnerRadius);
     double box = 0;
     if (options.periodic) {
         box = options.boxNm > 0 ? options.boxNm
