@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 """mrl-envgen build speed against bare OpenMM, measured in the same process.
 
-For each environment, `mrl-envgen build --baseline` times its MD with frame recording (two force
-evaluations per frame, HDF5 journal writes) and then the same number of Langevin steps of the same
+For each environment, `mrl-envgen build --baseline` times its MD with frame recording (one force
+evaluation per frame, split into groups 0 and 1; HDF5 journal writes) and then the same number of Langevin steps of the same
 System on a fresh Context with nothing recorded. The ratio of the two rates is the tool's overhead
 (1.0 means none; target >= 0.9). Setup (ETKDG conformers, MMFF94 relaxation, placement, the OpenMM
 System and Context, minimization) is reported per molecule separately: it is paid once per environment.

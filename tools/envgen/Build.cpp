@@ -275,34 +275,39 @@ DatasetRecord simulate(const Pair& pair, int conformer, const std::string& key, 
         record.bondOrders.push_back(static_cast<float>(bond->getBondTypeAsDouble()));
     }
     int numFrames = settings.steps / settings.interval;
+    std::vector<Vec3> forces(numAtoms);
     for (int frame = 0; frame < numFrames; frame++) {
         integrator.step(settings.interval);
-        State total = context.getState(State::Positions | State::Forces | State::Energy, false, 0b11);
+        // Groups 0 and 1 once each: the total is their sum, so no group is evaluated twice per frame.
+        State intramolecular = context.getState(State::Positions | State::Forces | State::Energy, false, 0b01);
         State interaction = context.getState(State::Forces | State::Energy, false, 0b10);
-        const std::vector<Vec3>& positions = total.getPositions();
-        const std::vector<Vec3>& forces = total.getForces();
+        const std::vector<Vec3>& positions = intramolecular.getPositions();
         const std::vector<Vec3>& interactionForces = interaction.getForces();
-        double energy = total.getPotentialEnergy();
-        std::string when = " at frame " + std::to_string(frame) + " (step " +
-                           std::to_string(settings.equilibration + (frame + 1) * settings.interval) + ")";
+        for (int i = 0; i < numAtoms; i++)
+            forces[i] = intramolecular.getForces()[i] + interactionForces[i];
+        double energy = intramolecular.getPotentialEnergy() + interaction.getPotentialEnergy();
+        auto when = [&] {
+            return " at frame " + std::to_string(frame) + " (step " +
+                   std::to_string(settings.equilibration + (frame + 1) * settings.interval) + ")";
+        };
         if (!std::isfinite(energy))
-            throw SkipInput("exploding trajectory: the energy is not finite" + when);
+            throw SkipInput("exploding trajectory: the energy is not finite" + when());
         for (int i = 0; i < numAtoms; i++) {
             double force = std::sqrt(forces[i].dot(forces[i]));
             if (!(force <= settings.maxForce))
                 throw SkipInput("exploding trajectory: atom " + std::to_string(i) + " feels " + std::to_string(force) +
-                                " kJ/mol/nm (more than --max-force)" + when);
+                                " kJ/mol/nm (more than --max-force)" + when());
             if (!settings.periodic) {
                 Vec3 d = positions[i] - environment.centerNm;
                 if (std::sqrt(d.dot(d)) > restraintRadius + 1.0)
-                    throw SkipInput("exploding trajectory: atom " + std::to_string(i) + " left the cluster" + when);
+                    throw SkipInput("exploding trajectory: atom " + std::to_string(i) + " left the cluster" + when());
             }
         }
-        record.timePs.push_back(total.getTime());
+        record.timePs.push_back(intramolecular.getTime());
         record.totalEnergyKJPerMol.push_back(energy);
         record.interactionEnergyKJPerMol.push_back(interaction.getPotentialEnergy());
         Vec3 a, b, c;
-        total.getPeriodicBoxVectors(a, b, c);
+        intramolecular.getPeriodicBoxVectors(a, b, c);
         for (const Vec3& v : {a, b, c})
             for (int k = 0; k < 3; k++)
                 record.boxNm.push_back(settings.periodic ? static_cast<float>(v[k]) : 0.0f);

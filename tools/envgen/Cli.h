@@ -39,7 +39,6 @@ public:
     bool getFlag(const std::string& name) const;
     const std::vector<std::string>& getPositionals() const { return positionals; }
     std::string usage() const;
-    const std::string& getCommand() const { return command; }
 
 private:
     struct Spec {

@@ -109,7 +109,6 @@ public:
     /// Appends every journal entry to the file (atomic replace), then empties the journal.
     void fold();
     const std::string& getPath() const { return path; }
-    int getNumRecordsWritten() const { return recordsWritten; }
 
 private:
     void maybeFold();
@@ -117,7 +116,6 @@ private:
     DatasetAttributes attributes;
     std::set<std::string> done;
     long long journalBytes = 0;
-    int recordsWritten = 0;
 };
 
 /// Merges dataset files into `output` (records and skips in input order; keys must be unique, a key

@@ -633,7 +633,6 @@ void DatasetWriter::addRecord(const DatasetRecord& record) {
         [&](hid_t file) { appendRecord(file, record); });
     journalBytes += static_cast<long long>(fs::file_size(entry));
     done.insert(record.key);
-    recordsWritten++;
     maybeFold();
 }
 
