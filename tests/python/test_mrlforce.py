@@ -226,3 +226,20 @@ def test_parameter_derivative_from_python(models):
     expected = pair_energy(positions)
     assert state.getEnergyParameterDerivatives()["scale"] == pytest.approx(expected, rel=1e-10)
     assert state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole) == pytest.approx(0.3 * expected, rel=1e-10)
+
+
+def test_graph_model_with_an_atom_flung_far_away():
+    """Open boundaries: an atom 1e9 nm away (an exploded simulation) used to overflow the cell count.
+    Its neighbors are none, so the energy is that of the cluster plus that of the lone atom."""
+    from openmmmrl.models import GraphMessagePassing, ToyConfig
+    model = torch.jit.script(GraphMessagePassing(ToyConfig(seed=3)))
+    cluster = random_positions(12, 0.8, 4)
+    lone = np.array([[1e9, -2e9, 5e8]])
+
+    def energy(positions):
+        force = MRLForce(model)
+        force.setAtomicNumbers([6] * len(positions))
+        return energy_of(make_system(len(positions), force), positions)
+
+    expected = energy(cluster) + energy(np.zeros((1, 3)))
+    assert energy(np.concatenate([cluster, lone])) == pytest.approx(expected, rel=1e-10)

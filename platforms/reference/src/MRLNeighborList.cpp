@@ -107,11 +107,15 @@ void MRLNeighborList::build(const double* positions, int n, const Vec3* box) {
                 lower[d] = std::min(lower[d], x);
                 upper[d] = std::max(upper[d], x);
             }
+        // Atoms flung far apart must not overflow the cell count: count in double, clamp, and widen
+        // the cells so that they still cover the extent (each at least one reach wide).
         double reach = cutoff + effectiveSkin;
+        double maxPerAxis = 8.0 * n + 27.0;
         for (int d = 0; d < 3; d++) {
             origin[d] = lower[d];
-            numCells[d] = std::max(1, static_cast<int>(std::floor((upper[d] - lower[d]) / reach)) + 1);
-            cellWidth[d] = reach;
+            double extent = upper[d] - lower[d];
+            numCells[d] = static_cast<int>(std::min(maxPerAxis, std::floor(extent / reach) + 1.0));
+            cellWidth[d] = std::max(reach, extent / numCells[d]);
         }
         for (int i = 0; i < 3 * n; i++)
             wrapped[i] = positions[i];
