@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: MIT
+"""OpenMM Systems of interaction environments computed entirely by a "graph/1" force head, and checks
+that a trajectory kept every environment intact.  Units: nm, ps, K, kJ/mol, amu.
+
+Several environments can share one System, far apart (``spacing_nm``), so that one MRLForce call
+evaluates all of them: the model sees one graph with no edges between environments, and each atom
+keeps its own thermostat, so the environments evolve independently at a fraction of the cost.
+"""
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import openmm
+import openmm.app as app
+
+from . import MRLForce
+
+
+@dataclass
+class Environment:
+    """One environment: topology and a starting structure."""
+    name: str
+    atomic_numbers: np.ndarray   #: [N] int
+    molecule_index: np.ndarray   #: [N] int (local)
+    bonds: np.ndarray            #: [B, 2] int (local)
+    positions: np.ndarray        #: [N, 3] nm
+
+    @classmethod
+    def from_record(cls, record, frame: int = 0) -> "Environment":
+        """From an openmmmrl.Record (dataset record) and one of its frames."""
+        return cls(record.key, np.asarray(record.atomic_numbers), np.asarray(record.molecule_index),
+                   np.asarray(record.bonds).reshape(-1, 2), np.asarray(record.positions[frame], np.float64))
+
+    @property
+    def radius_nm(self) -> float:
+        return float(np.linalg.norm(self.positions - self.positions.mean(0), axis=1).max())
+
+
+@dataclass
+class PackedSystem:
+    system: openmm.System
+    positions: np.ndarray                 #: [N, 3] nm
+    ranges: List[Tuple[int, int]]         #: atoms of each environment
+    centers: np.ndarray                   #: [M, 3] nm, restraint centres
+    radii: np.ndarray                     #: [M] nm, restraint radii
+    offsets: np.ndarray                   #: [M, 3] nm, added to each environment's coordinates
+    force: MRLForce
+
+
+def head_system(model, environments: Sequence[Environment], spacing_nm: float = 50.0,
+                restraint_margin_nm: float = 0.3, restraint_k: float = 1000.0,
+                hydrogen_mass: float = 0.0) -> PackedSystem:
+    """A System of the environments, spaced ``spacing_nm`` apart along x, whose only interactions are the
+    model (``MRLForce``, force group 0) and a flat-bottom restraint per environment (group 2) of
+    radius = initial radius + ``restraint_margin_nm`` and constant ``restraint_k`` (kJ/mol/nm^2), as
+    ``mrl-envgen build`` uses.  ``hydrogen_mass`` > 0 repartitions mass onto hydrogens (amu)."""
+    system = openmm.System()
+    positions, molecules, numbers, ranges, centers, radii = [], [], [], [], [], []
+    restraint = openmm.CustomExternalForce(
+        "0.5*k_restraint*step(r-r0)*(r-r0)^2; r=sqrt((x-x0)^2+(y-y0)^2+(z-z0)^2)")
+    restraint.setName("flat-bottom cluster restraint")
+    restraint.addGlobalParameter("k_restraint", restraint_k)
+    for name in ("x0", "y0", "z0", "r0"):
+        restraint.addPerParticleParameter(name)
+    restraint.setForceGroup(2)
+    molecule_offset = 0
+    for k, env in enumerate(environments):
+        start = len(numbers)
+        offset = np.array([k * spacing_nm, 0.0, 0.0])
+        center = env.positions.mean(0) + offset
+        radius = env.radius_nm + restraint_margin_nm
+        masses = [app.Element.getByAtomicNumber(int(z)).mass.value_in_unit(openmm.unit.dalton)
+                  for z in env.atomic_numbers]
+        if hydrogen_mass > 0:
+            for a, b in env.bonds:
+                for h, heavy in ((a, b), (b, a)):
+                    if env.atomic_numbers[h] == 1 and env.atomic_numbers[heavy] != 1:
+                        masses[heavy] -= hydrogen_mass - masses[h]
+                        masses[h] = hydrogen_mass
+        for i, mass in enumerate(masses):
+            index = system.addParticle(mass)
+            restraint.addParticle(index, [*center, radius])
+        positions.append(env.positions + offset)
+        numbers.extend(int(z) for z in env.atomic_numbers)
+        molecules.extend(int(m) + molecule_offset for m in env.molecule_index)
+        molecule_offset += int(np.max(env.molecule_index)) + 1
+        ranges.append((start, len(numbers)))
+        centers.append(center)
+        radii.append(radius)
+    force = MRLForce(model)
+    force.setAtomicNumbers(numbers)
+    force.setMoleculeIndices(molecules)
+    system.addForce(force)
+    system.addForce(restraint)
+    offsets = np.array([[k * spacing_nm, 0.0, 0.0] for k in range(len(environments))])
+    return PackedSystem(system, np.concatenate(positions), ranges, np.array(centers), np.array(radii), offsets, force)
+
+
+def intact(environment: Environment, positions: np.ndarray, center: np.ndarray, radius_nm: float,
+           bond_stretch: float = 1.5, escape_nm: float = 0.5) -> str:
+    """'' when the environment is intact at ``positions`` ([N,3] nm, its own atoms), else the reason:
+    a bond longer than ``bond_stretch`` times its starting length, an atom more than ``escape_nm``
+    beyond the restraint radius, or non-finite coordinates."""
+    if not np.isfinite(positions).all():
+        return "non-finite coordinates"
+    for a, b in environment.bonds:
+        start = np.linalg.norm(environment.positions[a] - environment.positions[b])
+        now = np.linalg.norm(positions[a] - positions[b])
+        if now > bond_stretch * start:
+            return f"bond {a}-{b} stretched from {start:.3f} to {now:.3f} nm"
+    distance = np.linalg.norm(positions - center, axis=1)
+    if distance.max() > radius_nm + escape_nm:
+        return f"atom {int(distance.argmax())} flung {distance.max():.2f} nm from the centre"
+    return ""

@@ -1,0 +1,288 @@
+# SPDX-License-Identifier: MIT
+"""The equivariant force head: a PaiNN-style message-passing network with scalar and vector features.
+
+Units: positions and shifts in nm, energies in kJ/mol, forces in kJ/mol/nm.
+
+``EquivariantTrunk`` turns a graph (atomic numbers, molecule index, directed edges with periodic
+shifts) into per-atom scalar features ``s[N,F]`` and vector features ``v[N,3,F]``.  An edge knows
+whether it joins two atoms of one molecule or of two molecules: the two kinds have their own radial
+filters, so the network can learn intermolecular physics separately.  Every radial term is multiplied
+by a polynomial envelope that goes to zero with two continuous derivatives at ``cutoff_nm``, and edges
+beyond the cutoff contribute exactly zero (the ``"graph/1"`` contract).
+
+Heads on top of the trunk:
+
+- ``energy``: a sum of atomic energies (an MLP of ``s`` plus a per-element reference energy), so the
+  forces ``-dE/dx`` are conservative;
+- ``direct_forces``: an equivariant vector per atom (3DMRL's force prediction), not conservative;
+- ``denoise``: an equivariant vector per atom, the noise added to the coordinates (MoleculeSDE and
+  MoleBLEND's denoising), in units of the noise width.
+
+``ForceHead`` bundles trunk and heads with the ``"graph/1"`` forward that ``MRLForce`` calls; it is
+what ``python -m openmmmrl.export`` scripts.  ``GraphEncoder2D`` is the 2D (bond graph) encoder of the
+2D/3D contrastive objective; it is used in training only.
+"""
+import math
+from dataclasses import asdict, dataclass
+from typing import Tuple
+
+import torch
+from torch import nn
+
+
+@dataclass
+class HeadConfig:
+    """Hyper-parameters of the force head (saved in checkpoints and the model file)."""
+    features: int = 64
+    layers: int = 3
+    radial_basis: int = 16
+    cutoff_nm: float = 0.5
+    max_atomic_number: int = 54
+    projection: int = 64          #: size of the contrastive embedding
+    graph2d_layers: int = 3       #: GIN layers of the 2D encoder
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "HeadConfig":
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown force-head settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**values)
+
+
+def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.SiLU(), nn.Linear(hidden, outputs))
+
+
+class RadialBasis(nn.Module):
+    """sin(n pi r / rc) / r (Bessel) times the polynomial envelope of DimeNet (p = 6), [E, K].
+    The envelope and its first two derivatives vanish at rc; beyond rc the basis is exactly 0."""
+
+    def __init__(self, count: int, cutoff_nm: float):
+        super().__init__()
+        self.cutoff = float(cutoff_nm)
+        self.register_buffer("frequencies", torch.arange(1, count + 1, dtype=torch.float32) * math.pi / cutoff_nm)
+
+    def envelope(self, r: torch.Tensor) -> torch.Tensor:
+        x = r / self.cutoff
+        x6 = x ** 6
+        value = 1.0 - 28.0 * x6 + 48.0 * x6 * x - 21.0 * x6 * x * x
+        return torch.where(x < 1.0, value, torch.zeros_like(x))
+
+    def forward(self, r: torch.Tensor) -> torch.Tensor:
+        safe = torch.clamp(r, min=1e-4)
+        basis = torch.sin(self.frequencies * safe.unsqueeze(-1)) / safe.unsqueeze(-1)
+        return basis * (self.envelope(r) * self.cutoff).unsqueeze(-1)
+
+
+class _Message(nn.Module):
+    def __init__(self, f: int, k: int):
+        super().__init__()
+        self.features = f
+        self.phi = _mlp(f, f, 3 * f)
+        # Separate filters for edges inside a molecule and between molecules: input [rbf, inter * rbf].
+        self.filter = nn.Linear(2 * k, 3 * f, bias=False)  # no bias: a zero basis (at the cutoff) gives no message
+
+    def forward(self, s: torch.Tensor, v: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
+                filter_input: torch.Tensor, unit: torch.Tensor, first: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``filter_input`` is [rbf, inter * rbf] per edge; ``first``: v is still zero (skip its term)."""
+        f = self.features
+        x = torch.index_select(self.phi(s), 0, target) * self.filter(filter_input)
+        a_s, a_vv, a_vs = x[:, :f], x[:, f:2 * f], x[:, 2 * f:]
+        dv_edge = a_vs.unsqueeze(1) * unit.unsqueeze(-1)
+        if not first:
+            dv_edge = dv_edge + a_vv.unsqueeze(1) * torch.index_select(v, 0, target)
+        ds = torch.zeros_like(s).index_add_(0, source, a_s)
+        dv = torch.zeros_like(v).index_add_(0, source, dv_edge)
+        return s + ds, v + dv
+
+
+class _Update(nn.Module):
+    def __init__(self, f: int):
+        super().__init__()
+        self.features = f
+        self.u = nn.Linear(f, f, bias=False)
+        self.w = nn.Linear(f, f, bias=False)
+        self.mix = _mlp(2 * f, f, 3 * f)
+
+    def forward(self, s: torch.Tensor, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        f = self.features
+        uv, wv = self.u(v), self.w(v)
+        norm = torch.sqrt((wv * wv).sum(1) + 1e-8)
+        x = self.mix(torch.cat([s, norm], dim=-1))
+        a_vv, a_sv, a_ss = x[:, :f], x[:, f:2 * f], x[:, 2 * f:]
+        return s + a_sv * (uv * wv).sum(1) + a_ss, v + a_vv.unsqueeze(1) * uv
+
+
+class EquivariantTrunk(nn.Module):
+    """Scalar features s[N,F] (invariant) and vector features v[N,3,F] (equivariant) of a graph."""
+
+    def __init__(self, config: HeadConfig):
+        super().__init__()
+        f, k = config.features, config.radial_basis
+        self.features = f
+        self.cutoff_nm = float(config.cutoff_nm)
+        self.embedding = nn.Embedding(config.max_atomic_number + 1, f)
+        self.max_atomic_number = int(config.max_atomic_number)
+        self.basis = RadialBasis(k, config.cutoff_nm)
+        self.messages = nn.ModuleList([_Message(f, k) for _ in range(config.layers)])
+        self.updates = nn.ModuleList([_Update(f) for _ in range(config.layers)])
+
+    def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
+                edge_index: torch.Tensor, edge_shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if bool((atomic_numbers < 1).any()) or bool((atomic_numbers > self.max_atomic_number).any()):
+            raise ValueError("the force head knows atomic numbers 1 to " + str(self.max_atomic_number) +
+                             "; an atom outside that range (a virtual site?) must be left out of the ML region")
+        source, target = edge_index[0], edge_index[1]
+        delta = torch.index_select(positions, 0, target) - torch.index_select(positions, 0, source) + edge_shift
+        r = torch.sqrt((delta * delta).sum(-1) + 1e-12)
+        unit = delta / r.unsqueeze(-1)
+        basis = self.basis(r)
+        inter = (torch.index_select(molecule_index, 0, source) != torch.index_select(molecule_index, 0, target)).to(positions.dtype)
+        filter_input = torch.cat([basis, basis * inter.unsqueeze(-1)], dim=-1)
+        s = self.embedding(atomic_numbers).to(positions.dtype)
+        v = torch.zeros(s.shape[0], 3, self.features, dtype=positions.dtype, device=positions.device)
+        first = True
+        for message, update in zip(self.messages, self.updates):
+            s, v = message(s, v, source, target, filter_input, unit, first)
+            s, v = update(s, v)
+            first = False
+        return s, v
+
+
+class _VectorHead(nn.Module):
+    """An equivariant vector per atom: gated linear combination of the vector features, [N,3]."""
+
+    def __init__(self, f: int):
+        super().__init__()
+        self.vectors = nn.Linear(f, f, bias=False)
+        self.gate = _mlp(f, f, f)
+
+    def forward(self, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return (self.vectors(v) * self.gate(s).unsqueeze(1)).sum(-1)
+
+
+class ForceHead(nn.Module):
+    """Trunk plus energy, direct-force and denoising heads; ``forward`` is the ``"graph/1"`` interface.
+
+    ``energy_scale`` (kJ/mol per unit of network output) and the per-element reference energies
+    ``atom_reference`` (kJ/mol) are set from the training data before training starts.
+    With ``outputs_forces`` set (``set_direct_forces(True)``) ``forward`` returns the direct force head's
+    forces next to the energy; the plugin then uses those forces as they are (not conservative).
+    """
+
+    def __init__(self, config: HeadConfig = HeadConfig()):
+        super().__init__()
+        torch.manual_seed(config.seed)
+        self.mrl_interface = "graph/1"
+        self.cutoff_nm = float(config.cutoff_nm)
+        self.outputs_forces = False
+        self.trunk = EquivariantTrunk(config)
+        f = config.features
+        self.atomic_energy = _mlp(f, f, 1)
+        self.register_buffer("atom_reference", torch.zeros(config.max_atomic_number + 1, dtype=torch.float64))
+        self.register_buffer("energy_scale", torch.ones((), dtype=torch.float64))
+        self.register_buffer("force_scale", torch.ones((), dtype=torch.float64))
+        self.direct_force = _VectorHead(f)
+        self.denoiser = _VectorHead(f)
+
+    def set_direct_forces(self, enabled: bool) -> None:
+        self.outputs_forces = bool(enabled)
+
+    def atomic_energies(self, s: torch.Tensor, atomic_numbers: torch.Tensor) -> torch.Tensor:
+        """Per-atom energies (kJ/mol), [N]."""
+        reference = self.atom_reference[atomic_numbers].to(s.dtype)
+        return self.atomic_energy(s).squeeze(-1) * self.energy_scale.to(s.dtype) + reference
+
+    def direct_forces(self, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The direct force head's forces (kJ/mol/nm), [N,3]."""
+        return self.direct_force(s, v) * self.force_scale.to(s.dtype)
+
+    def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
+                edge_index: torch.Tensor, edge_shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        s, v = self.trunk(positions, atomic_numbers, molecule_index, edge_index, edge_shift)
+        energy = self.atomic_energies(s, atomic_numbers).sum()
+        if self.outputs_forces:
+            return energy, self.direct_forces(s, v)
+        return energy, torch.zeros(0)
+
+
+class ExportedHead(nn.Module):
+    """The exported ``"graph/1"`` model: ``forward`` returns the energy (kJ/mol); forces are -dE/dx."""
+
+    def __init__(self, head: ForceHead, metadata: str = "{}"):
+        super().__init__()
+        self.mrl_interface = "graph/1"
+        self.cutoff_nm = float(head.cutoff_nm)
+        self.mrl_metadata = metadata
+        head.set_direct_forces(False)
+        self.head = head
+
+    def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
+                edge_index: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
+        return self.head(positions, atomic_numbers, molecule_index, edge_index, edge_shift)[0]
+
+
+class ExportedDirectForceHead(nn.Module):
+    """The exported model with the direct force head (``outputs_forces``): ``forward`` returns
+    ``(energy kJ/mol, forces [N,3] kJ/mol/nm)``; the forces are not the gradient of the energy."""
+
+    def __init__(self, head: ForceHead, metadata: str = "{}"):
+        super().__init__()
+        self.mrl_interface = "graph/1"
+        self.cutoff_nm = float(head.cutoff_nm)
+        self.outputs_forces = True
+        self.mrl_metadata = metadata
+        head.set_direct_forces(True)
+        self.head = head
+
+    def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
+                edge_index: torch.Tensor, edge_shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.head(positions, atomic_numbers, molecule_index, edge_index, edge_shift)
+
+
+class GraphEncoder2D(nn.Module):
+    """A GIN over the bond graph (atoms: element and formal charge; bonds: order), pooled per graph.
+
+    ``forward(atomic_numbers[N], formal_charges[N], bonds[2,B] (both directions), bond_orders[B],
+    graph_index[N], graphs)`` returns one embedding per graph, [graphs, projection].
+    """
+
+    def __init__(self, config: HeadConfig):
+        super().__init__()
+        f = config.features
+        self.atoms = nn.Embedding(config.max_atomic_number + 1, f)
+        self.charges = nn.Embedding(9, f)  # formal charge -4..+4
+        self.bond_types = nn.Embedding(5, f)  # unknown, single, aromatic, double, triple
+        self.layers = nn.ModuleList([_mlp(f, f, f) for _ in range(config.graph2d_layers)])
+        self.projection = _mlp(f, f, config.projection)
+
+    @staticmethod
+    def bond_type(orders: torch.Tensor) -> torch.Tensor:
+        return torch.bucketize(orders, torch.tensor([0.5, 1.25, 1.75, 2.5], dtype=orders.dtype))
+
+    def forward(self, atomic_numbers, formal_charges, bonds, bond_orders, graph_index, graphs: int):
+        h = self.atoms(atomic_numbers) + self.charges(torch.clamp(formal_charges, -4, 4) + 4)
+        edge = self.bond_types(self.bond_type(bond_orders))
+        for layer in self.layers:
+            messages = torch.relu(h[bonds[1]] + edge)
+            h = h + layer(h + torch.zeros_like(h).index_add_(0, bonds[0], messages))
+        pooled = torch.zeros(graphs, h.shape[1], dtype=h.dtype).index_add_(0, graph_index, h)
+        counts = torch.zeros(graphs, dtype=h.dtype).index_add_(0, graph_index, torch.ones_like(graph_index, dtype=h.dtype))
+        return self.projection(pooled / counts.clamp(min=1).unsqueeze(-1))
+
+
+class Projection3D(nn.Module):
+    """Pools the trunk's scalar features per graph into the contrastive embedding, [graphs, projection]."""
+
+    def __init__(self, config: HeadConfig):
+        super().__init__()
+        self.projection = _mlp(config.features, config.features, config.projection)
+
+    def forward(self, s: torch.Tensor, graph_index: torch.Tensor, graphs: int) -> torch.Tensor:
+        pooled = torch.zeros(graphs, s.shape[1], dtype=s.dtype).index_add_(0, graph_index, s)
+        counts = torch.zeros(graphs, dtype=s.dtype).index_add_(0, graph_index, torch.ones_like(graph_index, dtype=s.dtype))
+        return self.projection(pooled / counts.clamp(min=1).unsqueeze(-1))

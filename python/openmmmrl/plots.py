@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: MIT
+"""PNG plots of training and evaluation: loss curves, force parity, MD energies."""
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def loss_curves(history: List[dict], path: str):
+    """Training and validation loss per objective against epoch (log scale)."""
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    names = [k[len("train_"):] for k in history[0] if k.startswith("train_") and any(h[k] > 0 for h in history)]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name in names:
+        line, = axes[0].semilogy(epochs, [h["train_" + name] for h in history], label=name)
+        if "val_loss_" + name in history[0]:
+            axes[0].semilogy(epochs, [h["val_loss_" + name] for h in history], "--", color=line.get_color())
+    axes[0].set(xlabel="epoch", ylabel="loss (normalized; dashed: validation)", title="objectives")
+    axes[0].legend(fontsize=8)
+    if "val_force_mae" in history[0]:
+        axes[1].plot(epochs, [h["val_force_mae"] for h in history], label="total forces")
+        axes[1].plot(epochs, [h["val_interaction_force_mae"] for h in history], label="interaction forces")
+        axes[1].plot(epochs, [h["val_direct_force_mae"] for h in history], label="direct force head")
+        axes[1].set(xlabel="epoch", ylabel="validation force MAE (kJ/mol/nm)", title="validation")
+        axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def parity(panels: Dict[str, Sequence[np.ndarray]], path: str, unit: str = "kJ/mol/nm"):
+    """One scatter panel per entry: name -> (reference, predicted) arrays of force components."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.3), squeeze=False)
+    for ax, (name, (reference, predicted)) in zip(axes[0], panels.items()):
+        reference, predicted = np.ravel(reference), np.ravel(predicted)
+        ok = np.isfinite(reference)
+        reference, predicted = reference[ok], predicted[ok]
+        limit = float(np.percentile(np.abs(reference), 99.9)) * 1.1 if len(reference) else 1.0
+        ax.scatter(reference, predicted, s=1, alpha=0.3)
+        ax.plot([-limit, limit], [-limit, limit], "k--", lw=0.8)
+        mae = float(np.mean(np.abs(predicted - reference))) if len(reference) else float("nan")
+        ax.set(xlim=(-limit, limit), ylim=(-limit, limit), xlabel=f"reference ({unit})",
+               ylabel=f"predicted ({unit})", title=f"{name}: MAE {mae:.1f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def force_parity(model, frames, path: str, batch_size: int = 32):
+    """Parity of total, interaction and direct-head forces of a training.Model over frames."""
+    from .headdata import make_batch
+    from .train import TrainOptions, compute_losses, normalizers
+    options = TrainOptions(weights={"force": 1.0, "interaction": 1.0, "energy": 1.0, "direct_force": 1.0})
+    columns = {"total forces": ([], []), "interaction forces": ([], []), "direct force head": ([], [])}
+    stats = _UnitStatistics()
+    for start in range(0, len(frames), batch_size):
+        batch = make_batch(frames[start:start + batch_size], model.head.cutoff_nm)
+        p = compute_losses(model, batch, options, stats, normalizers(frames), create_graph=False)["predictions"]
+        for name, key, ref in (("total forces", "forces", batch.total_forces),
+                               ("interaction forces", "interaction_forces", batch.interaction_forces),
+                               ("direct force head", "direct_forces", batch.total_forces)):
+            columns[name][0].append(ref.numpy())
+            columns[name][1].append(p[key].numpy())
+    parity({k: (np.concatenate(a), np.concatenate(b)) for k, (a, b) in columns.items()}, path)
+
+
+class _UnitStatistics:
+    force_rms = interaction_rms = energy_rms_per_atom = interaction_energy_rms_per_atom = 1.0
+
+
+def energy_trace(times_ps: Sequence[float], series: Dict[str, Sequence[float]], path: str, title: str = ""):
+    """Energies (kJ/mol) against time (ps)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, values in series.items():
+        ax.plot(times_ps, values, label=name)
+    ax.set(xlabel="time (ps)", ylabel="energy (kJ/mol)", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
