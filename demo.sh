@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Installs what is missing, builds, and runs the main job on a small default: OpenMM MD of a water box
-# whose central molecules are computed by a TorchScript model through MRLForce (energies and ns/day).
-# Extra arguments go to examples/run_md.py (see --help).
+# Installs what is missing, builds, and runs the main job on a small default: mrl-envgen builds an
+# interaction environment from a SMILES pair (pyridine in 5 waters), then OpenMM MD with the shipped
+# equivariant force head (models/mrl-head-mmff94.pt) through MRLForce: energies, ns/day, a trajectory
+# and a plot in out/demo/.  Extra arguments go to examples/run_head.py (see --help), e.g.
+#   ./demo.sh --central "CC(=O)Nc1ccc(O)cc1" --partner CO --steps 5000
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 "$root/scripts/setup.sh"
 venv="${MRL_VENV:-$root/.venv}"
-exec "$venv/bin/python" "$root/examples/run_md.py" "$@"
+exec "$venv/bin/python" "$root/examples/run_head.py" "$@"

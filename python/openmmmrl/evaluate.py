@@ -4,22 +4,22 @@
     python -m openmmmrl.evaluate models/mrl-head-mmff94.pt --data out/head/envs.h5 \\
         --checkpoint out/head/run/best.pt --output out/head/evaluation
 
-Parts (each can be skipped):
+Parts, in this order (each can be skipped; metrics.json is updated after each, and every ps of MD):
   errors     force MAE and RMSE (kJ/mol/nm) of the exported model on every test frame, also relative to
              the RMS of the reference forces; the same for interaction forces, the derivative of
              E(x) - E_intra(x) (the model with the edges between molecules removed); energy MAE per atom
-  md         --md-environments held-out environments (test molecules, then validation ones when the
-             test set has fewer), --md-ps of Langevin MD each (300 K, 1 fs, 1/ps) with
-             the head through MRLForce (CPU platform) plus the flat-bottom restraint of mrl-envgen;
-             checked every ps: intact = no bond stretched beyond 1.5x, no atom 0.5 nm beyond the
-             restraint.  The environments share one System far apart (see openmmmrl.mlmd)
   nve        energy drift of velocity Verlet (0.5 fs, --nve-ps) with the head: the slope of a linear fit
              of the total energy, kJ/mol/ps per atom
   finetune   --finetune-frames frames of test molecules (records ending in /c0) fine-tune the
              pretrained head and a randomly initialised one with the same objectives (forces,
              interaction forces, energies) and steps; force MAE on the other test records; reports
              the reduction 1 - MAE(pretrained) / MAE(random)
-Writes metrics.json, parity.png, md_energies.png and finetune.png in --output, and prints a summary.
+  md         --md-environments held-out environments (test molecules, then validation ones when the
+             test set has fewer), --md-ps of Langevin MD each (300 K, 1 fs, 1/ps) with
+             the head through MRLForce (CPU platform) plus the flat-bottom restraint of mrl-envgen;
+             checked every ps: intact = no bond stretched beyond 1.5x, no atom 0.5 nm beyond the
+             restraint.  The environments share one System far apart (see openmmmrl.mlmd)
+Writes metrics.json, parity.png and md_energies.png in --output, and prints a summary.
 """
 import argparse
 import json
@@ -52,14 +52,19 @@ def exported_predictions(module, frame):
     if isinstance(e_full, tuple):
         e_full, e_intra = e_full[0], e_intra[0]
     g_full, g_intra = torch.autograd.grad(e_full + e_intra, [p_full, p_intra])
-    return (float(e_full), -g_full.numpy(), float(e_full - e_intra), -(g_full - g_intra).numpy())
+    return (float(e_full.detach()), -g_full.numpy(), float((e_full - e_intra).detach()), -(g_full - g_intra).numpy())
 
 
 def force_errors(module, frames):
     rows = {"total": [[], []], "interaction": [[], []]}
     energy_errors, inter_energy_errors = [], []
+    per_molecule = {}
     for frame in frames:
         e, f, ei, fi = exported_predictions(module, frame)
+        entry = per_molecule.setdefault(frame.group, [0.0, 0.0, 0])
+        entry[0] += float(np.abs(f - frame.total_forces).sum())
+        entry[1] += float((frame.total_forces.astype(np.float64) ** 2).sum())
+        entry[2] += frame.total_forces.size
         rows["total"][0].append(frame.total_forces)
         rows["total"][1].append(f)
         energy_errors.append(abs(e - frame.total_energy) / frame.num_atoms)
@@ -77,6 +82,8 @@ def force_errors(module, frames):
         result[name] = {"mae_kj_mol_nm": mae, "rmse_kj_mol_nm": rmse, "reference_rms_kj_mol_nm": rms,
                         "mae_relative_to_rms": mae / rms, "rmse_relative_to_rms": rmse / rms}
     result["energy_mae_kj_mol_per_atom"] = float(np.mean(energy_errors))
+    result["per_central_molecule"] = {g: {"mae_kj_mol_nm": a / n, "reference_rms_kj_mol_nm": float(np.sqrt(b / n))}
+                                      for g, (a, b, n) in sorted(per_molecule.items())}
     if inter_energy_errors:
         result["interaction_energy_mae_kj_mol_per_atom"] = float(np.mean(inter_energy_errors))
     return result, rows
@@ -98,7 +105,9 @@ def _environments(data_paths, group_lists, count):
     return [env for envs in found for env in envs][:count]
 
 
-def md_stability(model_path, envs, picoseconds, seed, threads, progress=True):
+def md_stability(model_path, envs, picoseconds, seed, threads, progress=True, report=None):
+    """Langevin MD of the environments packed in one System; every ps, checks each one with mlmd.intact.
+    ``report(result)`` is called after every ps with the result so far (``completed_ps``)."""
     import openmm
     from .mlmd import head_system, intact
     packed = head_system(model_path, envs)
@@ -117,6 +126,15 @@ def md_stability(model_path, envs, picoseconds, seed, threads, progress=True):
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=picoseconds, desc="MD stability", unit="ps", file=sys.stderr)
+
+    def result():
+        seconds = time.perf_counter() - began
+        return {"environments": len(envs), "intact": len(envs) - len(failed), "picoseconds_each": picoseconds,
+                "completed_ps": len(times), "timestep_fs": 1.0, "temperature_k": 300.0, "failures": dict(failed),
+                "atoms_total": packed.system.getNumParticles(), "seconds": seconds,
+                "ms_per_step_all_environments": 1e3 * seconds / max(len(times) * per_ps, 1),
+                "names": [e.name for e in envs]}
+
     for ps in range(1, picoseconds + 1):
         try:
             integrator.step(per_ps)
@@ -139,15 +157,11 @@ def md_stability(model_path, envs, picoseconds, seed, threads, progress=True):
         if bar is not None:
             bar.update(1)
             bar.set_postfix(intact=len(envs) - len(failed))
+        if report is not None:
+            report(result())
     if bar is not None:
         bar.close()
-    seconds = time.perf_counter() - began
-    steps = len(times) * per_ps
-    atoms = packed.system.getNumParticles()
-    return {"environments": len(envs), "intact": len(envs) - len(failed), "picoseconds_each": picoseconds,
-            "failures": failed, "atoms_total": atoms, "seconds": seconds,
-            "ms_per_step_all_environments": 1e3 * seconds / max(steps, 1),
-            "names": [e.name for e in envs]}, (times, energies)
+    return result(), (times, energies)
 
 
 def nve_drift(model_path, envs, picoseconds, seed, threads):
@@ -259,14 +273,6 @@ def main(argv=None):
               f"({100 * result['total']['mae_relative_to_rms']:.1f}% of RMS), interaction MAE "
               f"{result['interaction']['mae_kj_mol_nm']:.2f} ({100 * result['interaction']['mae_relative_to_rms']:.1f}%)",
               file=sys.stderr)
-    if "md" not in args.skip:
-        envs = _environments(args.data, [test_groups, set(split["validation"])], args.md_environments)
-        result, trace = md_stability(args.model, envs, args.md_ps, args.seed, args.threads)
-        metrics["md"] = result
-        energy_trace(trace[0], {"potential energy, all environments": trace[1]},
-                     os.path.join(args.output, "md_energies.png"), "Langevin MD with the force head")
-        save()
-        print(f"MD: {result['intact']}/{result['environments']} environments intact after {args.md_ps} ps", file=sys.stderr)
     if "nve" not in args.skip:
         envs = _environments(args.data, [test_groups], args.nve_environments)
         metrics["nve"] = nve_drift(args.model, envs, args.nve_ps, args.seed, args.threads)
@@ -283,6 +289,19 @@ def main(argv=None):
         save()
         print(f"fine-tuning on {len(tune)} frames: force MAE reduction {100 * metrics['finetune']['force_mae_reduction']:.1f}% "
               f"(pretrained vs random initialisation)", file=sys.stderr)
+    if "md" not in args.skip:
+        envs = _environments(args.data, [test_groups, set(split["validation"])], args.md_environments)
+
+        def report(partial):
+            metrics["md"] = partial
+            save()
+
+        result, trace = md_stability(args.model, envs, args.md_ps, args.seed, args.threads, report=report)
+        metrics["md"] = result
+        energy_trace(trace[0], {"potential energy, all environments": trace[1]},
+                     os.path.join(args.output, "md_energies.png"), "Langevin MD with the force head")
+        save()
+        print(f"MD: {result['intact']}/{result['environments']} environments intact after {args.md_ps} ps", file=sys.stderr)
     print(json.dumps(metrics, indent=1))
 
 

@@ -18,7 +18,7 @@ comparable.
 
 Frames are split by central molecule (its SMILES): no validation or test solute is seen in training.
 The output directory gets split.json, checkpoint.pt (every epoch), best.pt (lowest validation
-loss), history.json, and loss_curves.png and force_parity.png.  Rerunning the same command resumes
+force loss: total + interaction forces), history.json, and loss_curves.png and force_parity.png.  Rerunning the same command resumes
 from checkpoint.pt (--overwrite starts again); the same seed gives the same weights.
 Runs on the CPU unless --device says otherwise.  Under torchrun each process takes a share of every
 batch and gradients are summed across processes (gloo), so the weights follow the same path as one
@@ -179,7 +179,11 @@ def compute_losses(model: Model, batch: Batch, options: TrainOptions, stats: Sta
         logits = z3 @ z2.t() / options.temperature
         positive = (batch.environment.unsqueeze(0) == batch.environment.unsqueeze(1)).to(logits.dtype)
         target = positive / positive.sum(1, keepdim=True)
-        loss = -(target * torch.log_softmax(logits, 1)).sum(1) - (target * torch.log_softmax(logits.t(), 1)).sum(1)
+        # Cross-entropy minus the targets' entropy (a KL divergence: 0 when every frame finds its own
+        # environment's graph), so the value does not depend on how many frames of one environment share a batch.
+        entropy = -(target * torch.log(target.clamp(min=1e-30))).sum(1)
+        loss = (-(target * torch.log_softmax(logits, 1)).sum(1) - entropy
+                - (target * torch.log_softmax(logits.t(), 1)).sum(1) - entropy)
         out["contrastive"] = 0.5 * loss.sum() / norm["frames"]
     else:
         out["contrastive"] = zero
@@ -268,7 +272,7 @@ def evaluate_frames(model: Model, frames: Sequence[Frame], options: TrainOptions
         out = compute_losses(model, batch, options, stats, norm_all, generator, create_graph=False)
         p = out["predictions"]
         for k, name in enumerate(keys):
-            sums[k] += float(out[name])
+            sums[k] += float(out[name].detach())
         e = len(keys)
         sums[e] += float((p["forces"] - batch.total_forces).abs().sum())
         sums[e + 1] += float(((p["forces"] - batch.total_forces) ** 2).sum())
@@ -350,7 +354,7 @@ def fit(model: Model, train: Sequence[Frame], validation: Sequence[Frame], optio
             if mine:
                 out = compute_losses(model, make_batch(mine, model.head.cutoff_nm), options, stats, norm, generator)
                 out["total"].backward()
-                values = torch.tensor([float(out[k]) for k in sums], dtype=torch.float64)
+                values = torch.tensor([float(out[k].detach()) for k in sums], dtype=torch.float64)
             else:
                 values = torch.zeros(len(sums), dtype=torch.float64)
             _sum_gradients(model, world)
@@ -368,7 +372,9 @@ def fit(model: Model, train: Sequence[Frame], validation: Sequence[Frame], optio
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - began,
                   **{f"train_{k}": v for k, v in sums.items()}, **{f"val_{k}": v for k, v in val.items()}}
         history.append(record)
-        score = val.get("loss_total", sums["total"])
+        # best.pt: the lowest validation force error (total + interaction objectives), what the head is for;
+        # the auxiliary objectives (contrastive, denoising, direct forces) only shape the representation.
+        score = (val["loss_force"] + val["loss_interaction"]) if val else sums["total"]
         improved = score < best
         best = min(best, score)
         if show:
@@ -479,7 +485,7 @@ def main(argv=None):
         best = torch.load(os.path.join(args.output, "best.pt"), weights_only=False)
         model.load_state_dict(best["model"])
         force_parity(model, parts["validation"] or parts["train"], os.path.join(args.output, "force_parity.png"))
-        print(f"best validation loss {best['best']:.4f} after epoch {best['epoch']}; "
+        print(f"best validation force loss {best['best']:.4f} after epoch {best['epoch']}; "
               f"{os.path.join(args.output, 'best.pt')} (export with python -m openmmmrl.export)", file=sys.stderr)
     world.close()
 

@@ -244,6 +244,13 @@ class ExportedDirectForceHead(nn.Module):
         return self.head(positions, atomic_numbers, molecule_index, edge_index, edge_shift)
 
 
+def mean_pool(x: torch.Tensor, graph_index: torch.Tensor, graphs: int) -> torch.Tensor:
+    """Mean of the rows of x[N,F] per graph, [graphs, F] (0 for a graph without atoms)."""
+    pooled = torch.zeros(graphs, x.shape[1], dtype=x.dtype).index_add_(0, graph_index, x)
+    counts = torch.zeros(graphs, dtype=x.dtype).index_add_(0, graph_index, torch.ones_like(graph_index, dtype=x.dtype))
+    return pooled / counts.clamp(min=1).unsqueeze(-1)
+
+
 class GraphEncoder2D(nn.Module):
     """A GIN over the bond graph (atoms: element and formal charge; bonds: order), pooled per graph.
 
@@ -270,9 +277,7 @@ class GraphEncoder2D(nn.Module):
         for layer in self.layers:
             messages = torch.relu(h[bonds[1]] + edge)
             h = h + layer(h + torch.zeros_like(h).index_add_(0, bonds[0], messages))
-        pooled = torch.zeros(graphs, h.shape[1], dtype=h.dtype).index_add_(0, graph_index, h)
-        counts = torch.zeros(graphs, dtype=h.dtype).index_add_(0, graph_index, torch.ones_like(graph_index, dtype=h.dtype))
-        return self.projection(pooled / counts.clamp(min=1).unsqueeze(-1))
+        return self.projection(mean_pool(h, graph_index, graphs))
 
 
 class Projection3D(nn.Module):
@@ -283,6 +288,4 @@ class Projection3D(nn.Module):
         self.projection = _mlp(config.features, config.features, config.projection)
 
     def forward(self, s: torch.Tensor, graph_index: torch.Tensor, graphs: int) -> torch.Tensor:
-        pooled = torch.zeros(graphs, s.shape[1], dtype=s.dtype).index_add_(0, graph_index, s)
-        counts = torch.zeros(graphs, dtype=s.dtype).index_add_(0, graph_index, torch.ones_like(graph_index, dtype=s.dtype))
-        return self.projection(pooled / counts.clamp(min=1).unsqueeze(-1))
+        return self.projection(mean_pool(s, graph_index, graphs))
