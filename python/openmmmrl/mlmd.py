@@ -7,7 +7,7 @@ evaluates all of them: the model sees one graph with no edges between environmen
 keeps its own thermostat, so the environments evolve independently at a fraction of the cost.
 """
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import openmm
@@ -49,13 +49,15 @@ class PackedSystem:
 
 def head_system(model, environments: Sequence[Environment], spacing_nm: float = 50.0,
                 restraint_margin_nm: float = 0.3, restraint_k: float = 1000.0,
-                hydrogen_mass: float = 0.0) -> PackedSystem:
+                positions: Optional[Sequence[np.ndarray]] = None) -> PackedSystem:
     """A System of the environments, spaced ``spacing_nm`` apart along x, whose only interactions are the
     model (``MRLForce``, force group 0) and a flat-bottom restraint per environment (group 2) of
-    radius = initial radius + ``restraint_margin_nm`` and constant ``restraint_k`` (kJ/mol/nm^2), as
-    ``mrl-envgen build`` uses.  ``hydrogen_mass`` > 0 repartitions mass onto hydrogens (amu)."""
+    radius = starting radius + ``restraint_margin_nm`` and constant ``restraint_k`` (kJ/mol/nm^2), as
+    ``mrl-envgen build`` uses.  The restraint is centred on each environment's starting structure;
+    ``positions`` (one [N,3] array per environment, its own frame, nm) start the System elsewhere,
+    e.g. to go on with some environments of a running simulation."""
     system = openmm.System()
-    positions, molecules, numbers, ranges, centers, radii = [], [], [], [], [], []
+    coordinates, molecules, numbers, ranges, centers, radii = [], [], [], [], [], []
     restraint = openmm.CustomExternalForce(
         "0.5*k_restraint*step(r-r0)*(r-r0)^2; r=sqrt((x-x0)^2+(y-y0)^2+(z-z0)^2)")
     restraint.setName("flat-bottom cluster restraint")
@@ -69,18 +71,10 @@ def head_system(model, environments: Sequence[Environment], spacing_nm: float = 
         offset = np.array([k * spacing_nm, 0.0, 0.0])
         center = env.positions.mean(0) + offset
         radius = env.radius_nm + restraint_margin_nm
-        masses = [app.Element.getByAtomicNumber(int(z)).mass.value_in_unit(openmm.unit.dalton)
-                  for z in env.atomic_numbers]
-        if hydrogen_mass > 0:
-            for a, b in env.bonds:
-                for h, heavy in ((a, b), (b, a)):
-                    if env.atomic_numbers[h] == 1 and env.atomic_numbers[heavy] != 1:
-                        masses[heavy] -= hydrogen_mass - masses[h]
-                        masses[h] = hydrogen_mass
-        for i, mass in enumerate(masses):
-            index = system.addParticle(mass)
+        for z in env.atomic_numbers:
+            index = system.addParticle(app.Element.getByAtomicNumber(int(z)).mass)
             restraint.addParticle(index, [*center, radius])
-        positions.append(env.positions + offset)
+        coordinates.append((env.positions if positions is None else positions[k]) + offset)
         numbers.extend(int(z) for z in env.atomic_numbers)
         molecules.extend(int(m) + molecule_offset for m in env.molecule_index)
         molecule_offset += int(np.max(env.molecule_index)) + 1
@@ -93,7 +87,7 @@ def head_system(model, environments: Sequence[Environment], spacing_nm: float = 
     system.addForce(force)
     system.addForce(restraint)
     offsets = np.array([[k * spacing_nm, 0.0, 0.0] for k in range(len(environments))])
-    return PackedSystem(system, np.concatenate(positions), ranges, np.array(centers), np.array(radii), offsets, force)
+    return PackedSystem(system, np.concatenate(coordinates), ranges, np.array(centers), np.array(radii), offsets, force)
 
 
 def intact(environment: Environment, positions: np.ndarray, center: np.ndarray, radius_nm: float,

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: MIT
+"""openmmmrl.mlmd: environments packed into one System evaluate as if they were alone, and the
+intactness check sees broken bonds and escaped atoms."""
+import numpy as np
+import openmm
+import openmm.unit as unit
+import pytest
+import torch
+
+from openmmmrl.mlmd import Environment, head_system, intact
+from openmmmrl.models import GraphMessagePassing, ToyConfig
+
+
+def water_pair(shift):
+    o, h1, h2 = np.array([0.0, 0, 0]), np.array([0.0957, 0, 0]), np.array([-0.024, 0.0927, 0])
+    x = np.array([o, h1, h2, o + [0.28, 0.05, 0], h1 + [0.28, 0.05, 0], h2 + [0.28, 0.05, 0]]) + shift
+    return Environment("w2", np.array([8, 1, 1, 8, 1, 1]), np.array([0, 0, 0, 1, 1, 1]),
+                       np.array([[0, 1], [0, 2], [3, 4], [3, 5]]), x)
+
+
+def energy(packed):
+    context = openmm.Context(packed.system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions(packed.positions)
+    return context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+
+
+def test_packed_environments_do_not_see_each_other():
+    model = torch.jit.script(GraphMessagePassing(ToyConfig(seed=1)))
+    a, b = water_pair(0.0), water_pair(0.1)
+    b.atomic_numbers = np.array([8, 1, 1, 7, 1, 1])
+    separate = energy(head_system(model, [a])) + energy(head_system(model, [b]))
+    packed = head_system(model, [a, b])
+    assert energy(packed) == pytest.approx(separate, rel=1e-12)
+    assert packed.ranges == [(0, 6), (6, 12)]
+    # Restarting from other coordinates keeps the restraint where the environment started.
+    moved = head_system(model, [a], positions=[a.positions + 0.4])
+    np.testing.assert_allclose(moved.centers[0], a.positions.mean(0))
+    assert energy(moved) > energy(head_system(model, [a], positions=[a.positions + 0.01]))
+
+
+def test_intact_sees_broken_bonds_and_escaped_atoms():
+    env = water_pair(0.0)
+    center, radius = env.positions.mean(0), env.radius_nm + 0.3
+    assert intact(env, env.positions, center, radius) == ""
+    stretched = env.positions.copy()
+    stretched[1] += [0.06, 0, 0]
+    assert "bond 0-1 stretched" in intact(env, stretched, center, radius)
+    flung = env.positions.copy()
+    flung[3:] += [1.5, 0, 0]
+    assert "flung" in intact(env, flung, center, radius)
+    assert intact(env, env.positions * np.nan, center, radius) == "non-finite coordinates"
