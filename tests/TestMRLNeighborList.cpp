@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The engine-side neighbor list against brute force, in open, rectangular and triclinic boxes.
-#include "MRLNeighborList.h"
+#include "internal/MRLNeighborList.h"
 #include "MRLTestUtilities.h"
 #include <set>
 #include <tuple>

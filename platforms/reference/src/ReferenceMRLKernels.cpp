@@ -1,15 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "ReferenceMRLKernels.h"
-#include "internal/MRLModel.h"
-#include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
 #include "openmm/reference/ReferencePlatform.h"
-#include <ATen/Parallel.h>
-#include <cmath>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-#include <torch/csrc/autograd/autograd.h>
 
 using namespace MRLPlugin;
 using namespace OpenMM;
@@ -18,267 +10,29 @@ static ReferencePlatform::PlatformData& getPlatformData(ContextImpl& context) {
     return *reinterpret_cast<ReferencePlatform::PlatformData*>(context.getPlatformData());
 }
 
-static std::vector<Vec3>& extractPositions(ContextImpl& context) {
-    return *getPlatformData(context).positions;
-}
-
-static std::vector<Vec3>& extractForces(ContextImpl& context) {
-    return *getPlatformData(context).forces;
-}
-
-static Vec3* extractBoxVectors(ContextImpl& context) {
-    return getPlatformData(context).periodicBoxVectors;
-}
-
-static std::map<std::string, double>& extractEnergyParameterDerivatives(ContextImpl& context) {
-    return *getPlatformData(context).energyParameterDerivatives;
-}
-
-static std::string propertyOr(const MRLForce& force, const std::string& name, const std::string& fallback) {
-    auto it = force.getProperties().find(name);
-    return it == force.getProperties().end() || it->second.empty() ? fallback : it->second;
-}
-
-/**
- * Keep freed large blocks in the heap.  glibc serves allocations above its mmap threshold (at most 32 MiB
- * by default) with fresh mappings and unmaps them on free, so each step of a big model faults its
- * temporaries in again; raising the thresholds lets the next step reuse the memory.
- */
-static void reuseLargeAllocations() {
-#if defined(__GLIBC__)
-    static bool done = false;
-    if (!done) {
-        const int oneGiB = 1 << 30;
-        mallopt(M_MMAP_THRESHOLD, oneGiB);
-        mallopt(M_TRIM_THRESHOLD, oneGiB);
-        done = true;
-    }
-#endif
-}
-
 void ReferenceCalcMRLForceKernel::initialize(const System& /*system*/, const MRLForce& force, const MRLRegion& region) {
-    std::string precision =
-        propertyOr(force, "Precision", getPlatform().getName() == "Reference" ? "double" : "single");
-    dtype = precision == "double" ? torch::kFloat64 : torch::kFloat32;
-    numThreads = std::stoi(propertyOr(force, "Threads", "0"));
-    if (propertyOr(force, "ReuseMemory", "true") == "true")
-        reuseLargeAllocations();
-    module = loadModel(force.getModelBytes(), "the model");
-    convertFloatingPoint(module, dtype);
-    module.eval();
-    interface = force.getInterface();
-    periodic = force.usesPeriodicBoundaryConditions();
-    outputsForces = force.getOutputsForces();
+    evaluator =
+        std::make_unique<MRLEvaluator>(force, region, getPlatform().getName() == "Reference" ? "double" : "single");
     particles = region.particles;
-    int numML = static_cast<int>(particles.size());
-    positionBuffer.resize(3 * numML);
-    positions = torch::zeros({numML, 3}, torch::TensorOptions().dtype(dtype)).requires_grad_(!outputsForces);
-    box = torch::zeros({3, 3}, torch::TensorOptions().dtype(dtype));
-    std::vector<int64_t> z(region.atomicNumbers.begin(), region.atomicNumbers.end());
-    std::vector<int64_t> m(region.moleculeIndices.begin(), region.moleculeIndices.end());
-    atomicNumbers = torch::tensor(z, torch::kInt64);
-    moleculeIndices = torch::tensor(m, torch::kInt64);
-    cutoff = force.getCutoff();
-    if (interface == "graph/1")
-        neighborList = std::make_unique<MRLNeighborList>(force.getCutoff(),
-                                                         std::stod(propertyOr(force, "NeighborListSkin", "0.05")));
-    globalNames.clear();
-    globalValues.clear();
-    derivativeOfGlobal.clear();
-    for (int i = 0; i < force.getNumGlobalParameters(); i++) {
-        globalNames.push_back(force.getGlobalParameterName(i));
-        globalValues.push_back(torch::zeros({}, torch::TensorOptions().dtype(dtype)));
-    }
-    for (int i = 0; i < force.getNumEnergyParameterDerivatives(); i++)
-        for (int j = 0; j < force.getNumGlobalParameters(); j++)
-            if (globalNames[j] == force.getEnergyParameterDerivativeName(i)) {
-                derivativeOfGlobal.push_back(j);
-                globalValues[j].requires_grad_(true);
-            }
-}
-
-template <typename Real> static void fillTensor(torch::Tensor& tensor, const double* values) {
-    Real* data = tensor.data_ptr<Real>();
-    for (int64_t i = 0; i < tensor.numel(); i++)
-        data[i] = static_cast<Real>(values[i]);
-}
-
-void ReferenceCalcMRLForceKernel::copyPositionsToTensor(ContextImpl& context) {
-    const std::vector<Vec3>& allPositions = extractPositions(context);
-    for (size_t i = 0; i < particles.size(); i++)
-        for (int d = 0; d < 3; d++)
-            positionBuffer[3 * i + d] = allPositions[particles[i]][d];
-    torch::NoGradGuard noGrad;
-    if (dtype == torch::kFloat64)
-        fillTensor<double>(positions, positionBuffer.data());
-    else
-        fillTensor<float>(positions, positionBuffer.data());
-}
-
-/**
- * Bring the neighbor list up to date and pass the model the listed edges that are within the cutoff
- * now.  The list itself (cutoff + skin) is rebuilt rarely; the filter costs O(E) per step, spares the
- * model the skin edges, and makes the edges a function of the current positions alone, whatever the
- * list's history (checkpoints restore bit for bit).
- */
-void ReferenceCalcMRLForceKernel::updateGraph(const Vec3* boxVectors) {
-    int numML = static_cast<int>(particles.size());
-    neighborList->update(positionBuffer.data(), numML, boxVectors);
-    int numListed = neighborList->getNumEdges();
-    const int64_t* index = neighborList->getEdgeIndex().data();
-    const double* shift = neighborList->getEdgeShift().data();
-    const double* r = positionBuffer.data();
-    double cutoff2 = cutoff * cutoff;
-    keptSources.clear();
-    keptTargets.clear();
-    keptShifts.clear();
-    for (int e = 0; e < numListed; e++) {
-        int64_t i = index[e], j = index[numListed + e];
-        double dx = r[3 * j] - r[3 * i] + shift[3 * e], dy = r[3 * j + 1] - r[3 * i + 1] + shift[3 * e + 1],
-               dz = r[3 * j + 2] - r[3 * i + 2] + shift[3 * e + 2];
-        if (dx * dx + dy * dy + dz * dz < cutoff2) {
-            keptSources.push_back(i);
-            keptTargets.push_back(j);
-            keptShifts.insert(keptShifts.end(), {shift[3 * e], shift[3 * e + 1], shift[3 * e + 2]});
-        }
-    }
-    int64_t numEdges = static_cast<int64_t>(keptSources.size());
-    edgeIndex = torch::empty({2, numEdges}, torch::kInt64);
-    std::copy(keptSources.begin(), keptSources.end(), edgeIndex.data_ptr<int64_t>());
-    std::copy(keptTargets.begin(), keptTargets.end(), edgeIndex.data_ptr<int64_t>() + numEdges);
-    edgeShift = torch::from_blob(keptShifts.data(), {numEdges, 3}, torch::kFloat64)
-                    .to(dtype, /*non_blocking=*/false,
-                        /*copy=*/true);
-}
-
-std::vector<torch::jit::IValue> ReferenceCalcMRLForceKernel::buildInputs(ContextImpl& context, const Vec3* boxVectors) {
-    std::vector<torch::jit::IValue> inputs = {positions};
-    if (interface == "graph/1") {
-        inputs.insert(inputs.end(), {atomicNumbers, moleculeIndices, edgeIndex, edgeShift});
-    } else if (periodic) {
-        double values[9];
-        for (int i = 0; i < 3; i++)
-            for (int d = 0; d < 3; d++)
-                values[3 * i + d] = boxVectors[i][d];
-        if (dtype == torch::kFloat64)
-            fillTensor<double>(box, values);
-        else
-            fillTensor<float>(box, values);
-        inputs.push_back(box);
-    }
-    torch::NoGradGuard noGrad;
-    for (size_t i = 0; i < globalNames.size(); i++) {
-        globalValues[i].fill_(context.getParameter(globalNames[i]));
-        inputs.push_back(globalValues[i]);
-    }
-    return inputs;
-}
-
-template <typename Real>
-static void addForcesOfType(const torch::Tensor& forces, double sign, const std::vector<int>& particles,
-                            std::vector<Vec3>& allForces) {
-    const Real* data = forces.data_ptr<Real>();
-    for (size_t i = 0; i < particles.size(); i++) {
-        Vec3 f(sign * data[3 * i], sign * data[3 * i + 1], sign * data[3 * i + 2]);
-        if (!std::isfinite(f[0]) || !std::isfinite(f[1]) || !std::isfinite(f[2]))
-            throw OpenMMException("MRLForce: the model returned a non-finite force on ML atom " + std::to_string(i) +
-                                  " (particle " + std::to_string(particles[i]) +
-                                  "). Check the positions (overlapping atoms?) and the model.");
-        allForces[particles[i]] += f;
-    }
-}
-
-// Reads the model's forces in their own precision: no per-step conversion copy.
-void ReferenceCalcMRLForceKernel::addForces(ContextImpl& context, const torch::Tensor& forces, double sign) {
-    torch::Tensor values = forces.contiguous();
-    if (values.scalar_type() == torch::kFloat64)
-        addForcesOfType<double>(values, sign, particles, extractForces(context));
-    else if (values.scalar_type() == torch::kFloat32)
-        addForcesOfType<float>(values, sign, particles, extractForces(context));
-    else
-        addForcesOfType<double>(values.to(torch::kFloat64), sign, particles, extractForces(context));
-}
-
-static void checkTensor(const torch::Tensor& tensor, const std::string& what, std::vector<int64_t> shape) {
-    if (!tensor.is_floating_point())
-        throw OpenMMException("MRLForce: the model's " + what + " has dtype " +
-                              std::string(c10::toString(tensor.scalar_type())) +
-                              "; it must be a floating-point tensor.");
-    bool scalar = shape.empty();
-    bool matches = scalar ? tensor.numel() == 1 : tensor.sizes().vec() == shape;
-    if (!matches) {
-        std::string expected = scalar ? std::string("a single number") : c10::str("[", shape[0], ", 3]");
-        throw OpenMMException("MRLForce: the model's " + what + " has shape " + c10::str(tensor.sizes()) +
-                              "; it must be " + expected + ".");
-    }
+    positionBuffer.resize(3 * particles.size());
 }
 
 // The model returns the energy whether or not it is asked for, so includeEnergy changes nothing here.
 double ReferenceCalcMRLForceKernel::execute(ContextImpl& context, bool includeForces, bool /*includeEnergy*/) {
-    if (numThreads > 0 && at::get_num_threads() != numThreads)
-        at::set_num_threads(numThreads);
-    copyPositionsToTensor(context);
-    const Vec3* boxVectors = periodic ? extractBoxVectors(context) : nullptr;
-    if (neighborList)
-        updateGraph(boxVectors);
-    std::vector<torch::jit::IValue> inputs = buildInputs(context, boxVectors);
-    bool needGradients = includeForces && (!outputsForces || !derivativeOfGlobal.empty());
-    torch::jit::IValue output;
-    {
-        std::unique_ptr<torch::NoGradGuard> noGrad;
-        if (!needGradients && !outputsForces)
-            noGrad = std::make_unique<torch::NoGradGuard>();
-        try {
-            output = module.forward(inputs);
-        } catch (const std::exception& e) {
-            throw OpenMMException("MRLForce: the model's forward raised an error: " + describeTorchError(e));
-        }
-    }
-    torch::Tensor energy, modelForces;
-    if (outputsForces) {
-        if (!output.isTuple() || output.toTupleRef().elements().size() != 2)
-            throw OpenMMException("MRLForce: the model declares outputs_forces, so forward must return "
-                                  "(energy, forces); it returned something else.");
-        energy = output.toTupleRef().elements()[0].toTensor();
-        modelForces = output.toTupleRef().elements()[1].toTensor();
-        checkTensor(modelForces, "forces", {static_cast<int64_t>(particles.size()), 3});
-    } else {
-        if (!output.isTensor())
-            throw OpenMMException("MRLForce: the model's forward must return the energy as a tensor "
-                                  "(or (energy, forces) with outputs_forces = True).");
-        energy = output.toTensor();
-    }
-    checkTensor(energy, "energy", {});
-    double energyValue = energy.item<double>();
-    if (!std::isfinite(energyValue))
-        throw OpenMMException("MRLForce: the model returned a non-finite energy (" + std::to_string(energyValue) +
-                              " kJ/mol). Check the positions (overlapping atoms?) and the model.");
+    ReferencePlatform::PlatformData& data = getPlatformData(context);
+    const std::vector<Vec3>& positions = *data.positions;
+    for (size_t i = 0; i < particles.size(); i++)
+        for (int d = 0; d < 3; d++)
+            positionBuffer[3 * i + d] = positions[particles[i]][d];
+    globalBuffer.clear();
+    for (const std::string& name : evaluator->getGlobalParameterNames())
+        globalBuffer.push_back(context.getParameter(name));
+    double energy = evaluator->compute(positionBuffer.data(), data.periodicBoxVectors, globalBuffer, includeForces,
+                                       forceBuffer, *data.energyParameterDerivatives);
     if (includeForces) {
-        std::vector<torch::Tensor> wrt;
-        if (!outputsForces)
-            wrt.push_back(positions);
-        for (int g : derivativeOfGlobal)
-            wrt.push_back(globalValues[g]);
-        if (!wrt.empty()) {
-            if (!energy.requires_grad())
-                throw OpenMMException("MRLForce: the model's energy does not depend on its inputs through autograd; "
-                                      "forces cannot be computed. Do not detach the energy inside the model.");
-            std::vector<torch::Tensor> gradients =
-                torch::autograd::grad({energy.sum()}, wrt, {}, false, false, /*allow_unused=*/true);
-            size_t next = 0;
-            if (!outputsForces) {
-                torch::Tensor gradient = gradients[next++];
-                if (gradient.defined())
-                    addForces(context, gradient, -1.0);
-            }
-            std::map<std::string, double>& derivatives = extractEnergyParameterDerivatives(context);
-            for (int g : derivativeOfGlobal) {
-                torch::Tensor gradient = gradients[next++];
-                derivatives[globalNames[g]] += gradient.defined() ? gradient.item<double>() : 0.0;
-            }
-        }
-        if (outputsForces)
-            addForces(context, modelForces, 1.0);
+        std::vector<Vec3>& forces = *data.forces;
+        for (size_t i = 0; i < particles.size(); i++)
+            forces[particles[i]] += Vec3(forceBuffer[3 * i], forceBuffer[3 * i + 1], forceBuffer[3 * i + 2]);
     }
-    return energyValue;
+    return energy;
 }

@@ -3,18 +3,16 @@
 #define REFERENCE_MRL_KERNELS_H_
 
 #include "MRLKernels.h"
-#include "MRLNeighborList.h"
+#include "internal/MRLEvaluator.h"
 #include "openmm/Platform.h"
 #include <memory>
-#include <torch/script.h>
 #include <vector>
 
 namespace MRLPlugin {
 
 /**
- * Computes an MRLForce on the Reference and CPU platforms: positions are copied into persistent
- * tensors, the model runs through LibTorch, and -dE/dx (or the model's forces) is added to the
- * platform's force array.
+ * Computes an MRLForce on the Reference and CPU platforms: the ML atoms' positions go to the
+ * MRLEvaluator (LibTorch on the host) and its forces are added to the platform's force array.
  */
 class ReferenceCalcMRLForceKernel : public CalcMRLForceKernel {
 public:
@@ -24,25 +22,9 @@ public:
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) override;
 
 private:
-    void copyPositionsToTensor(OpenMM::ContextImpl& context);
-    void updateGraph(const OpenMM::Vec3* box);
-    std::vector<torch::jit::IValue> buildInputs(OpenMM::ContextImpl& context, const OpenMM::Vec3* box);
-    void addForces(OpenMM::ContextImpl& context, const torch::Tensor& forces, double sign);
-    torch::jit::Module module;
-    torch::ScalarType dtype = torch::kFloat64;
-    std::string interface;
-    bool periodic = false, outputsForces = false;
-    int numThreads = 0;
+    std::unique_ptr<MRLEvaluator> evaluator;
     std::vector<int> particles;
-    std::vector<double> positionBuffer; // ML atoms, nm
-    torch::Tensor positions, box, atomicNumbers, moleculeIndices, edgeIndex, edgeShift;
-    std::vector<std::string> globalNames;
-    std::vector<torch::Tensor> globalValues;
-    std::vector<int> derivativeOfGlobal; // global parameter index of each requested derivative
-    std::unique_ptr<MRLNeighborList> neighborList;
-    double cutoff = 0.0;
-    std::vector<int64_t> keptSources, keptTargets; // edges within the cutoff this step
-    std::vector<double> keptShifts;
+    std::vector<double> positionBuffer, forceBuffer, globalBuffer; // ML atoms: nm, kJ/mol/nm
 };
 
 } // namespace MRLPlugin

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "MRLNeighborList.h"
+#include "internal/MRLNeighborList.h"
 #include "openmm/OpenMMException.h"
 #include <algorithm>
 #include <cmath>

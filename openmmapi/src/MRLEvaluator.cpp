@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: MIT
+#include "internal/MRLEvaluator.h"
+#include "internal/MRLModel.h"
+#include "openmm/OpenMMException.h"
+#include <ATen/Parallel.h>
+#include <cmath>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+#include <torch/csrc/autograd/autograd.h>
+
+using namespace MRLPlugin;
+using namespace OpenMM;
+
+static std::string propertyOr(const MRLForce& force, const std::string& name, const std::string& fallback) {
+    auto it = force.getProperties().find(name);
+    return it == force.getProperties().end() || it->second.empty() ? fallback : it->second;
+}
+
+/**
+ * Keep freed large blocks in the heap.  glibc serves allocations above its mmap threshold (at most 32 MiB
+ * by default) with fresh mappings and unmaps them on free, so each step of a big model faults its
+ * temporaries in again; raising the thresholds lets the next step reuse the memory.
+ */
+static void reuseLargeAllocations() {
+#if defined(__GLIBC__)
+    static bool done = false;
+    if (!done) {
+        const int oneGiB = 1 << 30;
+        mallopt(M_MMAP_THRESHOLD, oneGiB);
+        mallopt(M_TRIM_THRESHOLD, oneGiB);
+        done = true;
+    }
+#endif
+}
+
+template <typename Real> static void fillTensor(torch::Tensor& tensor, const double* values) {
+    Real* data = tensor.data_ptr<Real>();
+    for (int64_t i = 0; i < tensor.numel(); i++)
+        data[i] = static_cast<Real>(values[i]);
+}
+
+static void fill(torch::Tensor& tensor, const double* values) {
+    torch::NoGradGuard noGrad;
+    if (tensor.scalar_type() == torch::kFloat64)
+        fillTensor<double>(tensor, values);
+    else
+        fillTensor<float>(tensor, values);
+}
+
+MRLEvaluator::MRLEvaluator(const MRLForce& force, const MRLRegion& region, const std::string& defaultPrecision) {
+    std::string precision = propertyOr(force, "Precision", defaultPrecision);
+    dtype = precision == "double" ? torch::kFloat64 : torch::kFloat32;
+    numThreads = std::stoi(propertyOr(force, "Threads", "0"));
+    if (propertyOr(force, "ReuseMemory", "true") == "true")
+        reuseLargeAllocations();
+    module = loadModel(force.getModelBytes(), "the model");
+    convertFloatingPoint(module, dtype);
+    module.eval();
+    interface = force.getInterface();
+    periodic = force.usesPeriodicBoundaryConditions();
+    outputsForces = force.getOutputsForces();
+    particles = region.particles;
+    int numML = static_cast<int>(particles.size());
+    positionTensor = torch::zeros({numML, 3}, torch::TensorOptions().dtype(dtype)).requires_grad_(!outputsForces);
+    boxTensor = torch::zeros({3, 3}, torch::TensorOptions().dtype(dtype));
+    std::vector<int64_t> z(region.atomicNumbers.begin(), region.atomicNumbers.end());
+    std::vector<int64_t> m(region.moleculeIndices.begin(), region.moleculeIndices.end());
+    atomicNumbers = torch::tensor(z, torch::kInt64);
+    moleculeIndices = torch::tensor(m, torch::kInt64);
+    cutoff = force.getCutoff();
+    if (interface == "graph/1")
+        neighborList = std::make_unique<MRLNeighborList>(force.getCutoff(),
+                                                         std::stod(propertyOr(force, "NeighborListSkin", "0.05")));
+    for (int i = 0; i < force.getNumGlobalParameters(); i++) {
+        globalNames.push_back(force.getGlobalParameterName(i));
+        globalValues.push_back(torch::zeros({}, torch::TensorOptions().dtype(dtype)));
+    }
+    for (int i = 0; i < force.getNumEnergyParameterDerivatives(); i++)
+        for (int j = 0; j < force.getNumGlobalParameters(); j++)
+            if (globalNames[j] == force.getEnergyParameterDerivativeName(i)) {
+                derivativeOfGlobal.push_back(j);
+                globalValues[j].requires_grad_(true);
+            }
+}
+
+/**
+ * Bring the neighbor list up to date and pass the model the listed edges that are within the cutoff
+ * now.  The list itself (cutoff + skin) is rebuilt rarely; the filter costs O(E) per step, spares the
+ * model the skin edges, and makes the edges a function of the current positions alone, whatever the
+ * list's history (checkpoints restore bit for bit).
+ */
+void MRLEvaluator::updateGraph(const double* r, const Vec3* boxVectors) {
+    neighborList->update(r, getNumAtoms(), boxVectors);
+    int numListed = neighborList->getNumEdges();
+    const int64_t* index = neighborList->getEdgeIndex().data();
+    const double* shift = neighborList->getEdgeShift().data();
+    double cutoff2 = cutoff * cutoff;
+    keptSources.clear();
+    keptTargets.clear();
+    keptShifts.clear();
+    for (int e = 0; e < numListed; e++) {
+        int64_t i = index[e], j = index[numListed + e];
+        double dx = r[3 * j] - r[3 * i] + shift[3 * e], dy = r[3 * j + 1] - r[3 * i + 1] + shift[3 * e + 1],
+               dz = r[3 * j + 2] - r[3 * i + 2] + shift[3 * e + 2];
+        if (dx * dx + dy * dy + dz * dz < cutoff2) {
+            keptSources.push_back(i);
+            keptTargets.push_back(j);
+            keptShifts.insert(keptShifts.end(), {shift[3 * e], shift[3 * e + 1], shift[3 * e + 2]});
+        }
+    }
+    int64_t numEdges = static_cast<int64_t>(keptSources.size());
+    edgeIndex = torch::empty({2, numEdges}, torch::kInt64);
+    std::copy(keptSources.begin(), keptSources.end(), edgeIndex.data_ptr<int64_t>());
+    std::copy(keptTargets.begin(), keptTargets.end(), edgeIndex.data_ptr<int64_t>() + numEdges);
+    edgeShift = torch::from_blob(keptShifts.data(), {numEdges, 3}, torch::kFloat64)
+                    .to(dtype, /*non_blocking=*/false,
+                        /*copy=*/true);
+}
+
+template <typename Real>
+static void copyForcesOfType(const torch::Tensor& values, double sign, const std::vector<int>& particles,
+                             std::vector<double>& forces) {
+    const Real* data = values.data_ptr<Real>();
+    for (size_t i = 0; i < 3 * particles.size(); i++) {
+        double f = sign * data[i];
+        if (!std::isfinite(f))
+            throw OpenMMException("MRLForce: the model returned a non-finite force on ML atom " +
+                                  std::to_string(i / 3) + " (particle " + std::to_string(particles[i / 3]) +
+                                  "). Check the positions (overlapping atoms?) and the model.");
+        forces[i] = f;
+    }
+}
+
+// Reads the model's forces in their own precision: no conversion copy of the tensor.
+void MRLEvaluator::copyForces(const torch::Tensor& forceTensor, double sign, std::vector<double>& forces) const {
+    torch::Tensor values = forceTensor.contiguous();
+    forces.resize(3 * particles.size());
+    if (values.scalar_type() == torch::kFloat64)
+        copyForcesOfType<double>(values, sign, particles, forces);
+    else if (values.scalar_type() == torch::kFloat32)
+        copyForcesOfType<float>(values, sign, particles, forces);
+    else
+        copyForcesOfType<double>(values.to(torch::kFloat64), sign, particles, forces);
+}
+
+static void checkTensor(const torch::Tensor& tensor, const std::string& what, std::vector<int64_t> shape) {
+    if (!tensor.is_floating_point())
+        throw OpenMMException("MRLForce: the model's " + what + " has dtype " +
+                              std::string(c10::toString(tensor.scalar_type())) +
+                              "; it must be a floating-point tensor.");
+    bool scalar = shape.empty();
+    bool matches = scalar ? tensor.numel() == 1 : tensor.sizes().vec() == shape;
+    if (!matches) {
+        std::string expected = scalar ? std::string("a single number") : c10::str("[", shape[0], ", 3]");
+        throw OpenMMException("MRLForce: the model's " + what + " has shape " + c10::str(tensor.sizes()) +
+                              "; it must be " + expected + ".");
+    }
+}
+
+double MRLEvaluator::compute(const double* positions, const Vec3* boxVectors, const std::vector<double>& globals,
+                             bool includeForces, std::vector<double>& forces,
+                             std::map<std::string, double>& derivatives) {
+    if (numThreads > 0 && at::get_num_threads() != numThreads)
+        at::set_num_threads(numThreads);
+    fill(positionTensor, positions);
+    const Vec3* box = periodic ? boxVectors : nullptr;
+    std::vector<torch::jit::IValue> inputs = {positionTensor};
+    if (neighborList) {
+        updateGraph(positions, box);
+        inputs.insert(inputs.end(), {atomicNumbers, moleculeIndices, edgeIndex, edgeShift});
+    } else if (periodic) {
+        double values[9];
+        for (int i = 0; i < 3; i++)
+            for (int d = 0; d < 3; d++)
+                values[3 * i + d] = box[i][d];
+        fill(boxTensor, values);
+        inputs.push_back(boxTensor);
+    }
+    {
+        torch::NoGradGuard noGrad;
+        for (size_t i = 0; i < globalNames.size(); i++) {
+            globalValues[i].fill_(globals.at(i));
+            inputs.push_back(globalValues[i]);
+        }
+    }
+    bool needGradients = includeForces && (!outputsForces || !derivativeOfGlobal.empty());
+    torch::jit::IValue output;
+    {
+        std::unique_ptr<torch::NoGradGuard> noGrad;
+        if (!needGradients && !outputsForces)
+            noGrad = std::make_unique<torch::NoGradGuard>();
+        try {
+            output = module.forward(inputs);
+        } catch (const std::exception& e) {
+            throw OpenMMException("MRLForce: the model's forward raised an error: " + describeTorchError(e));
+        }
+    }
+    torch::Tensor energy, modelForces;
+    if (outputsForces) {
+        if (!output.isTuple() || output.toTupleRef().elements().size() != 2)
+            throw OpenMMException("MRLForce: the model declares outputs_forces, so forward must return "
+                                  "(energy, forces); it returned something else.");
+        energy = output.toTupleRef().elements()[0].toTensor();
+        modelForces = output.toTupleRef().elements()[1].toTensor();
+        checkTensor(modelForces, "forces", {static_cast<int64_t>(particles.size()), 3});
+    } else {
+        if (!output.isTensor())
+            throw OpenMMException("MRLForce: the model's forward must return the energy as a tensor "
+                                  "(or (energy, forces) with outputs_forces = True).");
+        energy = output.toTensor();
+    }
+    checkTensor(energy, "energy", {});
+    double energyValue = energy.item<double>();
+    if (!std::isfinite(energyValue))
+        throw OpenMMException("MRLForce: the model returned a non-finite energy (" + std::to_string(energyValue) +
+                              " kJ/mol). Check the positions (overlapping atoms?) and the model.");
+    if (!includeForces)
+        return energyValue;
+    forces.assign(3 * particles.size(), 0.0);
+    std::vector<torch::Tensor> wrt;
+    if (!outputsForces)
+        wrt.push_back(positionTensor);
+    for (int g : derivativeOfGlobal)
+        wrt.push_back(globalValues[g]);
+    if (!wrt.empty()) {
+        if (!energy.requires_grad())
+            throw OpenMMException("MRLForce: the model's energy does not depend on its inputs through autograd; "
+                                  "forces cannot be computed. Do not detach the energy inside the model.");
+        std::vector<torch::Tensor> gradients =
+            torch::autograd::grad({energy.sum()}, wrt, {}, false, false, /*allow_unused=*/true);
+        size_t next = 0;
+        if (!outputsForces) {
+            torch::Tensor gradient = gradients[next++];
+            if (gradient.defined())
+                copyForces(gradient, -1.0, forces);
+        }
+        for (int g : derivativeOfGlobal) {
+            torch::Tensor gradient = gradients[next++];
+            derivatives[globalNames[g]] += gradient.defined() ? gradient.item<double>() : 0.0;
+        }
+    }
+    if (outputsForces)
+        copyForces(modelForces, 1.0, forces);
+    return energyValue;
+}
