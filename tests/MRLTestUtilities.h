@@ -30,7 +30,26 @@ inline void loadPlatforms() {
     if (!haveCpu)
         OpenMM::Platform::loadPluginLibrary(std::string(OPENMM_PLUGIN_DIR) + "/libOpenMMCPU.so");
     registerMRLReferenceKernelFactories();
+#ifdef MRL_OPENCL_PLUGIN
+    // OpenMM's OpenCL platform (PoCL runs it on the CPU), then this project's OpenCL kernel plugin.
+    try {
+        OpenMM::Platform::getPlatformByName("OpenCL");
+    } catch (const std::exception&) {
+        OpenMM::Platform::loadPluginLibrary(std::string(OPENMM_PLUGIN_DIR) + "/libOpenMMOpenCL.so");
+    }
+    OpenMM::Platform::loadPluginLibrary(MRL_OPENCL_PLUGIN);
+#endif
     loaded = true;
+}
+
+/** Whether the OpenCL platform exists and has the MRLForce kernel. */
+inline bool haveOpenCL() {
+    try {
+        OpenMM::Platform& platform = OpenMM::Platform::getPlatformByName("OpenCL");
+        return platform.supportsKernels({"CalcMRLForce"});
+    } catch (const std::exception&) {
+        return false;
+    }
 }
 
 inline std::string model(const std::string& name) {

@@ -127,7 +127,7 @@ def test_intramolecular_and_intermolecular_edges_are_distinguished():
     assert abs(e_apart - e_one_molecule) > 1e-3
 
 
-def context_energy_forces(model, z, mol, positions, platform="Reference", box=None):
+def context_energy_forces(model, z, mol, positions, platform="Reference", box=None, properties=None):
     force = MRLForce(model)
     force.setAtomicNumbers([int(a) for a in z])
     force.setMoleculeIndices([int(m) for m in mol])
@@ -138,7 +138,8 @@ def context_energy_forces(model, z, mol, positions, platform="Reference", box=No
         force.setUsesPeriodicBoundaryConditions(True)
         system.setDefaultPeriodicBoxVectors(*[openmm.Vec3(*row) for row in box])
     system.addForce(force)
-    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(platform))
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(platform),
+                             properties or {})
     context.setPositions(positions)
     state = context.getState(getEnergy=True, getForces=True)
     return (state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole),
@@ -163,6 +164,12 @@ def test_exported_file_in_mrlforce_matches_the_python_model(tmp_path, periodic):
     energy32, forces32 = context_energy_forces(str(path), z, mol, x, platform="CPU", box=box)
     assert energy32 == pytest.approx(expected_e, rel=1e-4, abs=1e-3)
     assert np.linalg.norm(forces32 - expected_f) / np.linalg.norm(expected_f) < 1e-4
+    # OpenCL (the common kernel; PoCL on the CPU here): double precision as tight as Reference, mixed as CPU.
+    for precision, tolerance in (("double", 1e-5), ("mixed", 1e-4)):
+        energy_cl, forces_cl = context_energy_forces(str(path), z, mol, x, platform="OpenCL", box=box,
+                                                     properties={"Precision": precision})
+        assert energy_cl == pytest.approx(expected_e, rel=tolerance, abs=1e-3), precision
+        assert np.linalg.norm(forces_cl - expected_f) / np.linalg.norm(expected_f) < tolerance, precision
 
 
 def test_direct_force_export_is_used_as_it_is(tmp_path):

@@ -152,12 +152,14 @@ def water_box_simulation(model_path, integrator, platform="CPU"):
     return simulation
 
 
-@pytest.mark.parametrize("platform", ["Reference", "CPU"])
+@pytest.mark.parametrize("platform", ["Reference", "CPU", "OpenCL"])
 def test_simulation_runs_and_checkpoints_restore(models, tmp_path, platform):
     integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1 / unit.picosecond, 0.002 * unit.picoseconds)
     integrator.setRandomNumberSeed(7)
     simulation = water_box_simulation(str(models / "pair_graph.pt"), integrator, platform)
-    simulation.minimizeEnergy(maxIterations=50)
+    if platform != "OpenCL":
+        # OpenMM 8.6's OpenCL minimizer crashes inside PoCL (kernel getScale), with or without an MRLForce.
+        simulation.minimizeEnergy(maxIterations=50)
     simulation.step(20)
     ml_energy = simulation.context.getState(getEnergy=True, groups={1}).getPotentialEnergy()
     assert ml_energy.value_in_unit(unit.kilojoule_per_mole) > 0.1
@@ -172,7 +174,7 @@ def test_simulation_runs_and_checkpoints_restore(models, tmp_path, platform):
         assert np.array_equal(np.asarray(after), np.asarray(again))
     else:
         # OpenMM's CPU platform alone is not bitwise reproducible across a checkpoint (3.7e-8 nm measured
-        # without any MRLForce), so only closeness is asked of it.
+        # without any MRLForce), so only closeness is asked of it and of OpenCL (single precision).
         assert np.abs(np.asarray(after) - np.asarray(again)).max() < 1e-6
 
 
