@@ -67,7 +67,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000], help="numbers of atoms")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="LibTorch intra-op threads")
-    parser.add_argument("--platform", default="CPU", choices=["CPU", "Reference"])
+    parser.add_argument("--platform", default="CPU", choices=["CPU", "Reference", "OpenCL"],
+                        help="OpenMM platform (OpenCL: its default single precision, the model in float32)")
     parser.add_argument("--repeats", type=int, default=15, help="timed repetitions (the median is reported)")
     parser.add_argument("--json", help="also write the result to this file")
     args = parser.parse_args()

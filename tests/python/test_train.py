@@ -19,7 +19,7 @@ ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
 def train(data, out, *extra, check=True, launcher=(sys.executable, "-m")):
     result = subprocess.run([*launcher, "openmmmrl.train", str(data), "--output", str(out), *SMALL, *extra],
-                            capture_output=True, text=True, env=ENV)
+                            capture_output=True, encoding="utf-8", errors="replace", env=ENV)
     if check and result.returncode != 0:
         raise AssertionError(f"train failed:\n{result.stderr[-3000:]}")
     return result
@@ -76,7 +76,7 @@ def test_training_learns_writes_plots_and_exports(head_data, tmp_path):
     result = subprocess.run([sys.executable, "-m", "openmmmrl.evaluate", str(model), "--data", str(head_data),
                              "--checkpoint", str(out / "best.pt"), "--output", str(evaluation), "--md-environments", "2",
                              "--md-ps", "1", "--nve-ps", "0.1", "--nve-environments", "1", "--finetune-frames", "6",
-                             "--finetune-epochs", "1", "--threads", "1"], capture_output=True, text=True, env=ENV)
+                             "--finetune-epochs", "1", "--threads", "1"], capture_output=True, encoding="utf-8", errors="replace", env=ENV)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((evaluation / "metrics.json").read_text())
     errors = metrics["errors"]
@@ -147,12 +147,12 @@ def test_torchrun_two_processes_follow_one_process(head_data, tmp_path):
 
 def test_usage_errors_name_the_problem(head_data, tmp_path):
     for module in ("openmmmrl.train", "openmmmrl.export", "openmmmrl.evaluate"):
-        shown = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, env=ENV)
+        shown = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, encoding="utf-8", errors="replace", env=ENV)
         assert shown.returncode == 0 and "usage" in shown.stdout
     missing = train(tmp_path / "nope.h5", tmp_path / "x", check=False)
     assert missing.returncode != 0 and "no such dataset" in missing.stderr
     bad = train(head_data, tmp_path / "y", "--epochs", "0", check=False)
     assert bad.returncode != 0 and "--epochs must be at least 1" in bad.stderr
     result = subprocess.run([sys.executable, "-m", "openmmmrl.export", str(tmp_path / "none.pt"), "--output",
-                             str(tmp_path / "m.pt")], capture_output=True, text=True, env=ENV)
+                             str(tmp_path / "m.pt")], capture_output=True, encoding="utf-8", errors="replace", env=ENV)
     assert result.returncode != 0 and "no such checkpoint" in result.stderr
