@@ -44,7 +44,7 @@ def energy_forces(head, positions, z, mol, box=None):
     edges, shifts = neighbor_edges(pos.detach(), None if box is None else torch.tensor(box), head.cutoff_nm)
     energy, _ = head(pos, torch.tensor(z), torch.tensor(mol), edges, shifts)
     (grad,) = torch.autograd.grad(energy, pos)
-    return float(energy), -grad.numpy()
+    return float(energy.detach()), -grad.numpy()
 
 
 def random_rotation(rng):
