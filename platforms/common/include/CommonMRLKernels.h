@@ -13,11 +13,11 @@
 namespace MRLPlugin {
 
 /**
- * Computes an MRLForce on the platforms built on OpenMM's ComputeContext (OpenCL; CUDA's factory can
- * use it too): the ML atoms' positions are read from the context's position array (in its atom order
- * and precision, mixed precision included), the MRLEvaluator runs the model on the host, and a small
- * kernel adds the forces into the context's force buffer (64-bit fixed point, or real4 where the device
- * has no 64-bit atomics).
+ * Computes an MRLForce on the platforms built on OpenMM's ComputeContext (OpenCL and CUDA): a small kernel
+ * gathers the ML atoms' positions from the context's position array (in its atom order and precision,
+ * mixed precision included) into a compact array, only that array is copied to the host, the
+ * MRLEvaluator runs the model there, and a second kernel adds the forces into the context's force buffer
+ * (64-bit fixed point, or real4 where the device has no 64-bit atomics).
  */
 class CommonCalcMRLForceKernel : public CalcMRLForceKernel {
 public:
@@ -27,16 +27,16 @@ public:
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) override;
 
 private:
-    void gatherPositions();
+    class AtomOrderListener;
     void updateAtomOrder();
     OpenMM::ComputeContext& cc;
     std::unique_ptr<MRLEvaluator> evaluator;
     std::vector<int> particles, slotOfParticle; // ML atoms (System indices); ML slot of each particle or -1
     std::vector<double> positionBuffer, forceBuffer, globalBuffer;
-    std::vector<int> deviceIndex; // the context's current index of each ML atom
-    OpenMM::ComputeArray mlForces, mlDeviceIndex;
-    OpenMM::ComputeKernel addForcesKernel;
-    bool longForces = true;
+    std::vector<float> singleBuffer; // host staging when the device arrays hold floats
+    bool atomOrderChanged = true;
+    OpenMM::ComputeArray mlPositions, mlForces, mlDeviceIndex;
+    OpenMM::ComputeKernel gatherKernel, addForcesKernel;
 };
 
 } // namespace MRLPlugin

@@ -40,8 +40,31 @@ private:
     std::vector<std::vector<int>> groups;
 };
 
-const char* addForcesSource = R"(
-KERNEL void addMLForces(GLOBAL const real* RESTRICT mlForces, GLOBAL const int* RESTRICT deviceIndex, int numML,
+// `mixed` is double in double and mixed precision, float in single: the gathered positions keep the
+// precision the context has (mixed: float position plus its float correction).
+const char* kernelSource = R"(
+KERNEL void gatherMLPositions(GLOBAL const real4* RESTRICT posq,
+#ifdef MRL_MIXED_PRECISION
+                              GLOBAL const real4* RESTRICT posqCorrection,
+#endif
+                              GLOBAL const int* RESTRICT deviceIndex, int numML, GLOBAL mixed* RESTRICT out) {
+    for (int i = GLOBAL_ID; i < numML; i += GLOBAL_SIZE) {
+        int atom = deviceIndex[i];
+        real4 p = posq[atom];
+#ifdef MRL_MIXED_PRECISION
+        real4 c = posqCorrection[atom];
+        out[3*i] = (mixed) p.x + (mixed) c.x;
+        out[3*i+1] = (mixed) p.y + (mixed) c.y;
+        out[3*i+2] = (mixed) p.z + (mixed) c.z;
+#else
+        out[3*i] = p.x;
+        out[3*i+1] = p.y;
+        out[3*i+2] = p.z;
+#endif
+    }
+}
+
+KERNEL void addMLForces(GLOBAL const mixed* RESTRICT mlForces, GLOBAL const int* RESTRICT deviceIndex, int numML,
 #ifdef USE_LONG_FORCES
                         GLOBAL mm_long* RESTRICT forceBuffer, int paddedNumAtoms) {
 #else
@@ -66,6 +89,16 @@ KERNEL void addMLForces(GLOBAL const real* RESTRICT mlForces, GLOBAL const int* 
 
 } // namespace
 
+/** Marks the ML atoms' device indices stale when the context reorders its atoms. */
+class CommonCalcMRLForceKernel::AtomOrderListener : public ComputeContext::ReorderListener {
+public:
+    explicit AtomOrderListener(bool& changed) : changed(changed) {}
+    void execute() override { changed = true; }
+
+private:
+    bool& changed;
+};
+
 void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& force, const MRLRegion& region) {
     ContextSelector selector(cc);
     // The model runs in double precision when the context does; in single for single and mixed.
@@ -76,15 +109,27 @@ void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& 
     for (int i = 0; i < numML; i++)
         slotOfParticle[particles[i]] = i;
     positionBuffer.resize(3 * numML);
-    deviceIndex.assign(numML, -1);
-    int elementSize = cc.getUseDoublePrecision() ? sizeof(double) : sizeof(float);
+    bool mixedIsDouble = cc.getUseDoublePrecision() || cc.getUseMixedPrecision();
+    int elementSize = mixedIsDouble ? sizeof(double) : sizeof(float);
+    if (!mixedIsDouble)
+        singleBuffer.resize(3 * numML);
+    mlPositions.initialize(cc, std::max(1, 3 * numML), elementSize, "mlPositions");
     mlForces.initialize(cc, std::max(1, 3 * numML), elementSize, "mlForces");
     mlDeviceIndex.initialize<int>(cc, std::max(1, numML), "mlDeviceIndex");
-    longForces = cc.getLongForceBuffer().isInitialized();
+    bool longForces = cc.getLongForceBuffer().isInitialized();
     std::map<std::string, std::string> defines;
     if (longForces)
         defines["USE_LONG_FORCES"] = "1";
-    ComputeProgram program = cc.compileProgram(addForcesSource, defines);
+    if (cc.getUseMixedPrecision())
+        defines["MRL_MIXED_PRECISION"] = "1";
+    ComputeProgram program = cc.compileProgram(kernelSource, defines);
+    gatherKernel = program->createKernel("gatherMLPositions");
+    gatherKernel->addArg(cc.getPosq());
+    if (cc.getUseMixedPrecision())
+        gatherKernel->addArg(cc.getPosqCorrection());
+    gatherKernel->addArg(mlDeviceIndex);
+    gatherKernel->addArg(numML);
+    gatherKernel->addArg(mlPositions);
     addForcesKernel = program->createKernel("addMLForces");
     addForcesKernel->addArg(mlForces);
     addForcesKernel->addArg(mlDeviceIndex);
@@ -98,50 +143,20 @@ void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& 
     for (int i = 0; i < force.getNumEnergyParameterDerivatives(); i++)
         cc.addEnergyParameterDerivative(force.getEnergyParameterDerivativeName(i));
     cc.addForce(new MRLForceInfo(slotOfParticle, region));
+    cc.addReorderListener(new AtomOrderListener(atomOrderChanged));
 }
 
-// The context's atom order changes when it reorders atoms; the ML atoms are found again each step (O(N)).
+// Where each ML atom sits in the context's arrays: found again only after the context reorders atoms.
 void CommonCalcMRLForceKernel::updateAtomOrder() {
     const std::vector<int>& order = cc.getAtomIndex();
-    bool changed = false;
+    std::vector<int> deviceIndex(particles.size(), 0);
     for (int j = 0; j < cc.getNumAtoms(); j++) {
         int slot = slotOfParticle[order[j]];
-        if (slot >= 0 && deviceIndex[slot] != j) {
+        if (slot >= 0)
             deviceIndex[slot] = j;
-            changed = true;
-        }
     }
-    if (changed)
-        mlDeviceIndex.upload(deviceIndex);
-}
-
-void CommonCalcMRLForceKernel::gatherPositions() {
-    int numML = static_cast<int>(particles.size());
-    if (cc.getUseDoublePrecision()) {
-        std::vector<mm_double4> posq;
-        cc.getPosq().download(posq);
-        for (int i = 0; i < numML; i++) {
-            const mm_double4& p = posq[deviceIndex[i]];
-            positionBuffer[3 * i] = p.x;
-            positionBuffer[3 * i + 1] = p.y;
-            positionBuffer[3 * i + 2] = p.z;
-        }
-    } else {
-        std::vector<mm_float4> posq, correction;
-        cc.getPosq().download(posq);
-        if (cc.getUseMixedPrecision())
-            cc.getPosqCorrection().download(correction);
-        for (int i = 0; i < numML; i++) {
-            int j = deviceIndex[i];
-            const mm_float4& p = posq[j];
-            double c[3] = {0, 0, 0};
-            if (!correction.empty())
-                c[0] = correction[j].x, c[1] = correction[j].y, c[2] = correction[j].z;
-            positionBuffer[3 * i] = static_cast<double>(p.x) + c[0];
-            positionBuffer[3 * i + 1] = static_cast<double>(p.y) + c[1];
-            positionBuffer[3 * i + 2] = static_cast<double>(p.z) + c[2];
-        }
-    }
+    mlDeviceIndex.upload(deviceIndex);
+    atomOrderChanged = false;
 }
 
 double CommonCalcMRLForceKernel::execute(ContextImpl& context, bool includeForces, bool /*includeEnergy*/) {
@@ -149,8 +164,15 @@ double CommonCalcMRLForceKernel::execute(ContextImpl& context, bool includeForce
     int numML = static_cast<int>(particles.size());
     if (numML == 0)
         return 0.0;
-    updateAtomOrder();
-    gatherPositions();
+    if (atomOrderChanged)
+        updateAtomOrder();
+    gatherKernel->execute(numML);
+    if (singleBuffer.empty()) {
+        mlPositions.download(positionBuffer.data());
+    } else {
+        mlPositions.download(singleBuffer.data());
+        std::copy(singleBuffer.begin(), singleBuffer.end(), positionBuffer.begin());
+    }
     Vec3 box[3];
     context.getPeriodicBoxVectors(box[0], box[1], box[2]);
     globalBuffer.clear();
@@ -159,7 +181,12 @@ double CommonCalcMRLForceKernel::execute(ContextImpl& context, bool includeForce
     double energy = evaluator->compute(positionBuffer.data(), box, globalBuffer, includeForces, forceBuffer,
                                        cc.getEnergyParamDerivWorkspace());
     if (includeForces) {
-        mlForces.upload(forceBuffer, true);
+        if (singleBuffer.empty()) {
+            mlForces.upload(forceBuffer.data());
+        } else {
+            std::copy(forceBuffer.begin(), forceBuffer.end(), singleBuffer.begin());
+            mlForces.upload(singleBuffer.data());
+        }
         addForcesKernel->execute(numML);
     }
     return energy;
