@@ -95,7 +95,7 @@ class Statistics:
 
     @classmethod
     def from_dict(cls, values: dict) -> "Statistics":
-        """The normalizers saved in a checkpoint (``to_dict``); without reference energies."""
+        """Normalizers from a dict (as ``to_dict`` saves them in checkpoints); without reference energies."""
         stats = cls.__new__(cls)
         stats.__dict__.update(values)
         return stats
@@ -261,49 +261,45 @@ def evaluate_frames(model: Model, frames: Sequence[Frame], options: TrainOptions
     reference forces, for total, interaction and direct forces, and energy MAE per atom (kJ/mol)."""
     world = world or Distributed(single=True)
     mine = world.share(frames)
-    keys = list(OBJECTIVES) + ["total"]
-    sums = torch.zeros(len(keys) + 10, dtype=torch.float64)
+    losses = list(OBJECTIVES) + ["total"]
+    # Error sums, named: (MAE sum, squared-error sum, reference squared sum) per kind of force.
+    errors = ["force", "interaction_force", "direct_force"]
+    names = ([f"loss_{k}" for k in losses] + [f"{k}_{s}" for k in errors for s in ("abs", "sq", "ref")]
+             + ["energy_abs", "interaction_energy_abs"])
+    sums = dict.fromkeys(names, 0.0)
     norm_all = normalizers(frames)
     generator = torch.Generator().manual_seed(options.seed + 7919)
     model.eval()
     for start in range(0, len(mine), batch_size):
-        chunk = mine[start:start + batch_size]
-        batch = make_batch(chunk, model.head.cutoff_nm)
+        batch = make_batch(mine[start:start + batch_size], model.head.cutoff_nm)
         out = compute_losses(model, batch, options, stats, norm_all, generator, create_graph=False)
         p = out["predictions"]
-        for k, name in enumerate(keys):
-            sums[k] += float(out[name].detach())
-        e = len(keys)
-        sums[e] += float((p["forces"] - batch.total_forces).abs().sum())
-        sums[e + 1] += float(((p["forces"] - batch.total_forces) ** 2).sum())
-        sums[e + 2] += float((batch.total_forces ** 2).sum())
+        for k in losses:
+            sums[f"loss_{k}"] += float(out[k].detach())
         mask = batch.has_interaction[batch.graph_index]
-        di = (p["interaction_forces"] - batch.interaction_forces)[mask]
-        sums[e + 3] += float(di.abs().sum())
-        sums[e + 4] += float((di ** 2).sum())
-        sums[e + 5] += float((batch.interaction_forces[mask] ** 2).sum())
-        sums[e + 6] += float((p["direct_forces"] - batch.total_forces).abs().sum())
-        sums[e + 7] += float(((p["direct_forces"] - batch.total_forces) ** 2).sum())
-        sums[e + 8] += float(((p["energy"] - batch.total_energy).abs() / batch.atom_counts).sum())
-        sums[e + 9] += float(((p["interaction_energy"] - batch.interaction_energy).abs() / batch.atom_counts)[batch.has_interaction].sum())
+        for kind, predicted, reference in (
+                ("force", p["forces"], batch.total_forces),
+                ("interaction_force", p["interaction_forces"][mask], batch.interaction_forces[mask]),
+                ("direct_force", p["direct_forces"], batch.total_forces)):
+            sums[f"{kind}_abs"] += float((predicted - reference).abs().sum())
+            sums[f"{kind}_sq"] += float(((predicted - reference) ** 2).sum())
+            sums[f"{kind}_ref"] += float((reference ** 2).sum())
+        sums["energy_abs"] += float(((p["energy"] - batch.total_energy).abs() / batch.atom_counts).sum())
+        inter = (p["interaction_energy"] - batch.interaction_energy).abs() / batch.atom_counts
+        sums["interaction_energy_abs"] += float(inter[batch.has_interaction].sum())
     model.train()
-    world.sum_(sums)
-    e = len(keys)
-    components = 3 * norm_all["atoms"]
-    inter_components = max(3 * norm_all["interaction_atoms"], 1)
-    result = {f"loss_{name}": float(sums[k]) for k, name in enumerate(keys)}
-    result.update(
-        force_mae=float(sums[e]) / components, force_rmse=math.sqrt(float(sums[e + 1]) / components),
-        force_rms_reference=math.sqrt(float(sums[e + 2]) / components),
-        interaction_force_mae=float(sums[e + 3]) / inter_components,
-        interaction_force_rmse=math.sqrt(float(sums[e + 4]) / inter_components),
-        interaction_force_rms_reference=math.sqrt(float(sums[e + 5]) / inter_components),
-        direct_force_mae=float(sums[e + 6]) / components,
-        direct_force_rmse=math.sqrt(float(sums[e + 7]) / components),
-        energy_mae_per_atom=float(sums[e + 8]) / norm_all["frames"],
-        interaction_energy_mae_per_atom=float(sums[e + 9]) / max(norm_all["interaction_frames"], 1))
-    result["force_rmse_relative"] = result["force_rmse"] / max(result["force_rms_reference"], 1e-12)
-    result["interaction_force_rmse_relative"] = result["interaction_force_rmse"] / max(result["interaction_force_rms_reference"], 1e-12)
+    totals = world.sum_(torch.tensor([sums[n] for n in names], dtype=torch.float64)).tolist()
+    sums = dict(zip(names, totals))
+    result = {f"loss_{k}": sums[f"loss_{k}"] for k in losses}
+    for kind in errors:
+        components = max(3 * norm_all["interaction_atoms" if kind == "interaction_force" else "atoms"], 1)
+        result[f"{kind}_mae"] = sums[f"{kind}_abs"] / components
+        result[f"{kind}_rmse"] = math.sqrt(sums[f"{kind}_sq"] / components)
+        if kind != "direct_force":
+            result[f"{kind}_rms_reference"] = math.sqrt(sums[f"{kind}_ref"] / components)
+            result[f"{kind}_rmse_relative"] = result[f"{kind}_rmse"] / max(result[f"{kind}_rms_reference"], 1e-12)
+    result["energy_mae_per_atom"] = sums["energy_abs"] / norm_all["frames"]
+    result["interaction_energy_mae_per_atom"] = sums["interaction_energy_abs"] / max(norm_all["interaction_frames"], 1)
     return result
 
 

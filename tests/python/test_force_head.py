@@ -42,7 +42,7 @@ def trained_like_head():
 def energy_forces(head, positions, z, mol, box=None):
     pos = torch.tensor(positions, dtype=torch.float64, requires_grad=True)
     edges, shifts = neighbor_edges(pos.detach(), None if box is None else torch.tensor(box), head.cutoff_nm)
-    energy, _ = head(pos, torch.tensor(z), torch.tensor(mol), edges, shifts)
+    energy = head(pos, torch.tensor(z), torch.tensor(mol), edges, shifts)
     (grad,) = torch.autograd.grad(energy, pos)
     return float(energy.detach()), -grad.numpy()
 

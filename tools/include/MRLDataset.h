@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -112,6 +113,8 @@ public:
 
 private:
     void maybeFold();
+    // append receives the HDF5 file id (hid_t, a 64-bit integer) of the new journal file.
+    void journalEntry(const std::string& key, const std::string& name, const std::function<void(int64_t)>& append);
     std::string path, journal;
     DatasetAttributes attributes;
     std::set<std::string> done;

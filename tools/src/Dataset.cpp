@@ -627,24 +627,24 @@ void DatasetWriter::addRecord(const DatasetRecord& record) {
     record.validate();
     if (done.count(record.key))
         throw OpenMMException("the dataset \"" + path + "\" already has a record with key \"" + record.key + "\"");
-    std::string entry = (fs::path(journal) / (journalName(record.key) + ".h5")).string();
-    writeAtomically(
-        entry, [&](const std::string& p) { return createFile(p, attributes); },
-        [&](hid_t file) { appendRecord(file, record); });
-    journalBytes += static_cast<long long>(fs::file_size(entry));
-    done.insert(record.key);
-    maybeFold();
+    journalEntry(record.key, journalName(record.key), [&](hid_t file) { appendRecord(file, record); });
 }
 
 void DatasetWriter::addSkipped(const SkippedInput& skipped) {
     if (done.count(skipped.key))
         return;
-    std::string entry = (fs::path(journal) / ("skip-" + journalName(skipped.key) + ".h5")).string();
+    journalEntry(skipped.key, "skip-" + journalName(skipped.key), [&](hid_t file) { appendSkip(file, skipped); });
+}
+
+// One journal file per entry (written to a temporary, synced and renamed), then fold when the journal is big.
+static_assert(std::is_same_v<hid_t, int64_t>, "HDF5's hid_t is a 64-bit integer");
+void DatasetWriter::journalEntry(const std::string& key, const std::string& name,
+                                 const std::function<void(int64_t)>& append) {
+    std::string entry = (fs::path(journal) / (name + ".h5")).string();
     writeAtomically(
-        entry, [&](const std::string& p) { return createFile(p, attributes); },
-        [&](hid_t file) { appendSkip(file, skipped); });
+        entry, [&](const std::string& p) { return createFile(p, attributes); }, append);
     journalBytes += static_cast<long long>(fs::file_size(entry));
-    done.insert(skipped.key);
+    done.insert(key);
     maybeFold();
 }
 

@@ -170,8 +170,7 @@ class ForceHead(nn.Module):
 
     ``energy_scale`` (kJ/mol per unit of network output) and the per-element reference energies
     ``atom_reference`` (kJ/mol) are set from the training data before training starts.
-    With ``outputs_forces`` set (``set_direct_forces(True)``) ``forward`` returns the direct force head's
-    forces next to the energy; the plugin then uses those forces as they are (not conservative).
+    ``energy_and_direct_forces`` adds the direct force head's forces (not conservative).
     """
 
     def __init__(self, config: HeadConfig = HeadConfig()):
@@ -179,7 +178,6 @@ class ForceHead(nn.Module):
         torch.manual_seed(config.seed)
         self.mrl_interface = "graph/1"
         self.cutoff_nm = float(config.cutoff_nm)
-        self.outputs_forces = False
         self.trunk = EquivariantTrunk(config)
         f = config.features
         self.atomic_energy = _mlp(f, f, 1)
@@ -188,9 +186,6 @@ class ForceHead(nn.Module):
         self.register_buffer("force_scale", torch.ones((), dtype=torch.float64))
         self.direct_force = _VectorHead(f)
         self.denoiser = _VectorHead(f)
-
-    def set_direct_forces(self, enabled: bool) -> None:
-        self.outputs_forces = bool(enabled)
 
     def atomic_energies(self, s: torch.Tensor, atomic_numbers: torch.Tensor) -> torch.Tensor:
         """Per-atom energies (kJ/mol), [N]."""
@@ -202,12 +197,17 @@ class ForceHead(nn.Module):
         return self.direct_force(s, v) * self.force_scale.to(s.dtype)
 
     def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
-                edge_index: torch.Tensor, edge_shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+                edge_index: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
+        """The energy (kJ/mol)."""
+        s, _ = self.trunk(positions, atomic_numbers, molecule_index, edge_index, edge_shift)
+        return self.atomic_energies(s, atomic_numbers).sum()
+
+    def energy_and_direct_forces(self, positions: torch.Tensor, atomic_numbers: torch.Tensor,
+                                 molecule_index: torch.Tensor, edge_index: torch.Tensor,
+                                 edge_shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The energy (kJ/mol) and the direct force head's forces (kJ/mol/nm, [N,3])."""
         s, v = self.trunk(positions, atomic_numbers, molecule_index, edge_index, edge_shift)
-        energy = self.atomic_energies(s, atomic_numbers).sum()
-        if self.outputs_forces:
-            return energy, self.direct_forces(s, v)
-        return energy, torch.zeros(0)
+        return self.atomic_energies(s, atomic_numbers).sum(), self.direct_forces(s, v)
 
 
 class ExportedHead(nn.Module):
@@ -218,12 +218,11 @@ class ExportedHead(nn.Module):
         self.mrl_interface = "graph/1"
         self.cutoff_nm = float(head.cutoff_nm)
         self.mrl_metadata = metadata
-        head.set_direct_forces(False)
         self.head = head
 
     def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
                 edge_index: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
-        return self.head(positions, atomic_numbers, molecule_index, edge_index, edge_shift)[0]
+        return self.head(positions, atomic_numbers, molecule_index, edge_index, edge_shift)
 
 
 class ExportedDirectForceHead(nn.Module):
@@ -236,12 +235,11 @@ class ExportedDirectForceHead(nn.Module):
         self.cutoff_nm = float(head.cutoff_nm)
         self.outputs_forces = True
         self.mrl_metadata = metadata
-        head.set_direct_forces(True)
         self.head = head
 
     def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
                 edge_index: torch.Tensor, edge_shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        return self.head(positions, atomic_numbers, molecule_index, edge_index, edge_shift)
+        return self.head.energy_and_direct_forces(positions, atomic_numbers, molecule_index, edge_index, edge_shift)
 
 
 def mean_pool(x: torch.Tensor, graph_index: torch.Tensor, graphs: int) -> torch.Tensor:
