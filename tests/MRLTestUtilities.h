@@ -39,17 +39,34 @@ inline void loadPlatforms() {
     }
     OpenMM::Platform::loadPluginLibrary(MRL_OPENCL_PLUGIN);
 #endif
+#ifdef MRL_CUDA_PLUGIN
+    // OpenMM's CUDA platform and this project's CUDA kernel load only where a CUDA driver exists.
+    try {
+        try {
+            OpenMM::Platform::getPlatformByName("CUDA");
+        } catch (const OpenMM::OpenMMException&) {
+            OpenMM::Platform::loadPluginLibrary(std::string(OPENMM_PLUGIN_DIR) + "/libOpenMMCUDA.so");
+        }
+        OpenMM::Platform::loadPluginLibrary(MRL_CUDA_PLUGIN);
+    } catch (const std::exception&) {
+        // No CUDA driver here: the CUDA tests skip themselves.
+    }
+#endif
     loaded = true;
 }
 
-/** Whether the OpenCL platform exists and has the MRLForce kernel. */
-inline bool haveOpenCL() {
+/** Whether a platform exists here and has the MRLForce kernel. */
+inline bool havePlatformWithMRL(const std::string& name) {
     try {
-        OpenMM::Platform& platform = OpenMM::Platform::getPlatformByName("OpenCL");
+        OpenMM::Platform& platform = OpenMM::Platform::getPlatformByName(name);
         return platform.supportsKernels({"CalcMRLForce"});
     } catch (const std::exception&) {
         return false;
     }
+}
+
+inline bool haveOpenCL() {
+    return havePlatformWithMRL("OpenCL");
 }
 
 inline std::string model(const std::string& name) {

@@ -100,6 +100,12 @@ TEST_F(MRLErrors, UnknownOrInvalidProperty) {
     EXPECT_THROW_MESSAGE(force.setProperty("Threads", "two"), "Threads must be a non-negative integer");
     EXPECT_THROW_MESSAGE(force.setProperty("NeighborListSkin", "-1"), "NeighborListSkin must be");
     EXPECT_THROW_MESSAGE(force.setProperty("ReuseMemory", "yes"), "ReuseMemory must be");
+    EXPECT_THROW_MESSAGE(force.setProperty("UseCUDAGraphs", "1"), "UseCUDAGraphs must be \"true\", \"false\"");
+    EXPECT_THROW_MESSAGE(force.setProperty("CUDAGraphWarmupSteps", "1.5"),
+                         "CUDAGraphWarmupSteps must be a non-negative integer");
+    force.setProperty("UseCUDAGraphs", "true");
+    force.setProperty("CUDAGraphWarmupSteps", "3");
+    EXPECT_EQ(force.getProperties().at("CUDAGraphWarmupSteps"), "3");
 }
 
 TEST_F(MRLErrors, CutoffThatIsNotPositive) {

@@ -15,11 +15,12 @@ namespace {
 
 class MRLForceOnPlatform : public ::testing::TestWithParam<std::string> {
 protected:
-    // Parameters: "Reference", "CPU", or "OpenCL_<precision>" (single, mixed, double).
+    // Parameters: "Reference", "CPU", "OpenCL_<precision>" or "CUDA_<precision>" (single, mixed, double).
     void SetUp() override {
         loadPlatforms();
-        if (platformName() == "OpenCL" && !haveOpenCL())
-            GTEST_SKIP() << "OpenMM's OpenCL platform or the MRLForce OpenCL kernel is not available here";
+        if ((platformName() == "OpenCL" || platformName() == "CUDA") && !havePlatformWithMRL(platformName()))
+            GTEST_SKIP() << "OpenMM's " << platformName()
+                         << " platform or the MRLForce kernel for it is not available here";
     }
     std::string platformName() { return GetParam().substr(0, GetParam().find('_')); }
     Platform& platform() { return Platform::getPlatformByName(platformName()); }
@@ -29,12 +30,12 @@ protected:
             return {};
         return {{"Precision", GetParam().substr(split + 1)}};
     }
-    // Reference and OpenCL in double precision run the model in double (OpenCL adds forces in 64-bit
-    // fixed point: about 1e-9 relative); CPU and OpenCL single/mixed run it in single.
+    // Reference and OpenCL/CUDA in double precision run the model in double (the GPU platforms add forces
+    // in 64-bit fixed point: about 1e-9 relative); CPU and single/mixed precision run it in single.
     double relativeTolerance() {
         if (GetParam() == "Reference")
             return 1e-10;
-        return GetParam() == "OpenCL_double" ? 1e-8 : 2e-5;
+        return GetParam() == "OpenCL_double" || GetParam() == "CUDA_double" ? 1e-8 : 2e-5;
     }
     State evaluate(System& system, const std::vector<Vec3>& positions, int types = State::Energy | State::Forces) {
         VerletIntegrator integrator(0.001);
@@ -100,8 +101,9 @@ TEST_P(MRLForceOnPlatform, ForcesMatchFiniteDifferences) {
     context.setPositions(minus);
     double energyMinus = context.getState(State::Energy).getPotentialEnergy();
     double derivative = (energyPlus - energyMinus) / (2 * step);
-    // OpenCL in single precision stores positions in float: a 1e-5 nm step is then resolved to ~1e-3.
-    EXPECT_NEAR(-norm, derivative, (GetParam() == "OpenCL_single" ? 2e-3 : 1e-5) * norm);
+    // Single precision stores positions in float: a 1e-5 nm step is then resolved to ~1e-3.
+    bool single = GetParam() == "OpenCL_single" || GetParam() == "CUDA_single";
+    EXPECT_NEAR(-norm, derivative, (single ? 2e-3 : 1e-5) * norm);
 }
 
 TEST_P(MRLForceOnPlatform, GraphModelMatchesPositionsModelWithoutBox) {
@@ -277,7 +279,8 @@ TEST_P(MRLForceOnPlatform, IntegerBuffersKeepTheirDtype) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Platforms, MRLForceOnPlatform,
-                         ::testing::Values("Reference", "CPU", "OpenCL_single", "OpenCL_mixed", "OpenCL_double"),
+                         ::testing::Values("Reference", "CPU", "OpenCL_single", "OpenCL_mixed", "OpenCL_double",
+                                           "CUDA_single", "CUDA_mixed", "CUDA_double"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 TEST(MRLForce, ReferenceAndCpuPlatformsAgree) {
@@ -349,5 +352,94 @@ TEST(MRLForce, NeighborListFollowsAtomsDuringDynamics) {
         ASSERT_NEAR(expected, state.getPotentialEnergy(), 1e-9 * std::max(1.0, expected)) << "step " << step;
     }
 }
+
+// The device neighbor list (OpenCL and CUDA): fixed-capacity arrays whose spare slots hold padding edges
+// beyond the cutoff; the capacity grows when the list does not fit (the step is computed again) and
+// shrinks at the next rebuild when it is far too roomy.  The longest_edge model's energy is E plus its
+// longest edge: on the device E is the capacity and the longest edge a padding edge, 2 (cutoff + skin).
+class MRLForceDeviceList : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override {
+        loadPlatforms();
+        if (!havePlatformWithMRL(GetParam()))
+            GTEST_SKIP() << "OpenMM's " << GetParam()
+                         << " platform or the MRLForce kernel for it is not available here";
+    }
+    Platform& platform() { return Platform::getPlatformByName(GetParam()); }
+};
+
+TEST_P(MRLForceDeviceList, CapacityGrowsShrinksAndPadsBeyondTheCutoff) {
+    int n = 50;
+    std::unique_ptr<System> system(makeSystem(n));
+    MRLForce* force = makeGraphForce("longest_edge.pt", n, false);
+    system->addForce(force);
+    VerletIntegrator integrator1(0.001), integrator2(0.001);
+    Context device(*system, integrator1, platform(), {{"Precision", "double"}});
+    Context reference(*system, integrator2, Platform::getPlatformByName("Reference"));
+    const double padding = 2 * (PairCutoff + 0.05);
+    auto capacity = [&](const std::vector<Vec3>& positions) {
+        device.setPositions(positions);
+        double energy = device.getState(State::Energy).getPotentialEnergy();
+        double edges = std::round(energy - padding);
+        EXPECT_NEAR(energy - padding, edges, 1e-9) << "the longest edge passed is a padding edge";
+        return static_cast<int>(edges);
+    };
+    auto edgesWithinCutoff = [&](const std::vector<Vec3>& positions) {
+        reference.setPositions(positions);
+        return static_cast<int>(std::floor(reference.getState(State::Energy).getPotentialEnergy()));
+    };
+    // 50 atoms in a 0.5 nm cube: nearly all 2450 pairs are neighbors, more than the first guess (32 per atom).
+    std::vector<Vec3> dense = randomPositions(n, 0.5, 21, 0.05);
+    int denseEdges = edgesWithinCutoff(dense);
+    ASSERT_GT(denseEdges, 32 * n);
+    int grown = capacity(dense);
+    EXPECT_GE(grown, denseEdges);
+    EXPECT_EQ(grown % 256, 0);
+    // Spread out: the list shrinks at the rebuild after the one that found it too roomy.
+    std::vector<Vec3> sparse = randomPositions(n, 4.0, 22);
+    EXPECT_EQ(capacity(sparse), grown);
+    std::vector<Vec3> moved(sparse);
+    moved[0] += Vec3(0.2, 0, 0);
+    int shrunk = capacity(moved);
+    EXPECT_LT(shrunk, grown / 2);
+    EXPECT_GE(shrunk, edgesWithinCutoff(moved));
+}
+
+TEST_P(MRLForceDeviceList, ForcesFollowReferenceThroughGrowthAndDynamics) {
+    for (const Vec3* box : {rectangular, triclinic}) {
+        SCOPED_TRACE(box == rectangular ? "rectangular box" : "triclinic box");
+        int n = 40;
+        std::unique_ptr<System> system(makeSystem(n, box));
+        MRLForce* force = makeGraphForce("pair_graph.pt", n, true);
+        force->setProperty("NeighborListSkin", "0.01");
+        system->addForce(force);
+        VerletIntegrator integrator1(0.002), integrator2(0.002);
+        Context device(*system, integrator1, platform(), {{"Precision", "double"}});
+        Context reference(*system, integrator2, Platform::getPlatformByName("Reference"));
+        auto expectAgreement = [&](const std::string& what) {
+            State state = device.getState(State::Positions | State::Energy | State::Forces);
+            reference.setPositions(state.getPositions());
+            State expected = reference.getState(State::Energy | State::Forces);
+            ASSERT_NEAR(expected.getPotentialEnergy(), state.getPotentialEnergy(),
+                        1e-8 * std::max(1.0, std::abs(expected.getPotentialEnergy())))
+                << what;
+            for (int i = 0; i < n; i++)
+                expectVec3Near(expected.getForces()[i], state.getForces()[i], 1e-6,
+                               what + ", force on " + std::to_string(i));
+        };
+        // A dense cluster first (the list grows), then thermal motion (the list rebuilds many times).
+        device.setPositions(randomPositions(n, 0.7, 23, 0.09));
+        expectAgreement("dense start");
+        device.setPositions(randomPositions(n, 1.3, 11, 0.2));
+        device.setVelocitiesToTemperature(600.0, 1);
+        for (int step = 0; step < 10; step++) {
+            integrator1.step(5);
+            expectAgreement("step " + std::to_string(5 * (step + 1)));
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, MRLForceDeviceList, ::testing::Values("OpenCL", "CUDA"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 } // namespace

@@ -48,34 +48,39 @@ static void fill(torch::Tensor& tensor, const double* values) {
         fillTensor<float>(tensor, values);
 }
 
-MRLEvaluator::MRLEvaluator(const MRLForce& force, const MRLRegion& region, const std::string& defaultPrecision) {
+MRLEvaluator::MRLEvaluator(const MRLForce& force, const MRLRegion& region, const std::string& defaultPrecision,
+                           const torch::Device& device)
+    : device(device) {
     std::string precision = propertyOr(force, "Precision", defaultPrecision);
     dtype = precision == "double" ? torch::kFloat64 : torch::kFloat32;
     numThreads = std::stoi(propertyOr(force, "Threads", "0"));
-    if (propertyOr(force, "ReuseMemory", "true") == "true")
+    if (device.is_cpu() && propertyOr(force, "ReuseMemory", "true") == "true")
         reuseLargeAllocations();
     module = loadModel(force.getModelBytes(), "the model");
     convertFloatingPoint(module, dtype);
+    module.to(device);
     module.eval();
     interface = force.getInterface();
     periodic = force.usesPeriodicBoundaryConditions();
     outputsForces = force.getOutputsForces();
     particles = region.particles;
     int numML = static_cast<int>(particles.size());
-    positionTensor = torch::zeros({numML, 3}, torch::TensorOptions().dtype(dtype)).requires_grad_(!outputsForces);
-    boxTensor = torch::zeros({3, 3}, torch::TensorOptions().dtype(dtype));
+    torch::TensorOptions options = torch::TensorOptions().dtype(dtype);
+    positionTensor = torch::zeros({numML, 3}, options).requires_grad_(!outputsForces);
+    boxTensor = torch::zeros({3, 3}, options);
     std::vector<int64_t> z(region.atomicNumbers.begin(), region.atomicNumbers.end());
     std::vector<int64_t> m(region.moleculeIndices.begin(), region.moleculeIndices.end());
-    atomicNumbers = torch::tensor(z, torch::kInt64);
-    moleculeIndices = torch::tensor(m, torch::kInt64);
+    atomicNumbers = torch::tensor(z, torch::kInt64).to(device);
+    moleculeIndices = torch::tensor(m, torch::kInt64).to(device);
     cutoff = force.getCutoff();
+    skin = std::stod(propertyOr(force, "NeighborListSkin", "0.05"));
     if (interface == "graph/1")
-        neighborList = std::make_unique<MRLNeighborList>(force.getCutoff(),
-                                                         std::stod(propertyOr(force, "NeighborListSkin", "0.05")));
+        neighborList = std::make_unique<MRLNeighborList>(cutoff, skin);
     for (int i = 0; i < force.getNumGlobalParameters(); i++) {
         globalNames.push_back(force.getGlobalParameterName(i));
-        globalValues.push_back(torch::zeros({}, torch::TensorOptions().dtype(dtype)));
+        globalValues.push_back(torch::zeros({}, options.device(device)));
     }
+    lastGlobals.assign(globalNames.size(), 0.0);
     for (int i = 0; i < force.getNumEnergyParameterDerivatives(); i++)
         for (int j = 0; j < force.getNumGlobalParameters(); j++)
             if (globalNames[j] == force.getEnergyParameterDerivativeName(i)) {
@@ -119,11 +124,11 @@ void MRLEvaluator::updateGraph(const double* r, const Vec3* boxVectors) {
 }
 
 template <typename Real>
-static void copyForcesOfType(const torch::Tensor& values, double sign, const std::vector<int>& particles,
+static void copyForcesOfType(const torch::Tensor& values, const std::vector<int>& particles,
                              std::vector<double>& forces) {
     const Real* data = values.data_ptr<Real>();
     for (size_t i = 0; i < 3 * particles.size(); i++) {
-        double f = sign * data[i];
+        double f = data[i];
         if (!std::isfinite(f))
             throw OpenMMException("MRLForce: the model returned a non-finite force on ML atom " +
                                   std::to_string(i / 3) + " (particle " + std::to_string(particles[i / 3]) +
@@ -132,16 +137,16 @@ static void copyForcesOfType(const torch::Tensor& values, double sign, const std
     }
 }
 
-// Reads the model's forces in their own precision: no conversion copy of the tensor.
-void MRLEvaluator::copyForces(const torch::Tensor& forceTensor, double sign, std::vector<double>& forces) const {
+// Reads the forces in their own precision: no conversion copy of the tensor.
+void MRLEvaluator::copyForces(const torch::Tensor& forceTensor, std::vector<double>& forces) const {
     torch::Tensor values = forceTensor.contiguous();
     forces.resize(3 * particles.size());
     if (values.scalar_type() == torch::kFloat64)
-        copyForcesOfType<double>(values, sign, particles, forces);
+        copyForcesOfType<double>(values, particles, forces);
     else if (values.scalar_type() == torch::kFloat32)
-        copyForcesOfType<float>(values, sign, particles, forces);
+        copyForcesOfType<float>(values, particles, forces);
     else
-        copyForcesOfType<double>(values.to(torch::kFloat64), sign, particles, forces);
+        copyForcesOfType<double>(values.to(torch::kFloat64), particles, forces);
 }
 
 static void checkTensor(const torch::Tensor& tensor, const std::string& what, std::vector<int64_t> shape) {
@@ -158,6 +163,91 @@ static void checkTensor(const torch::Tensor& tensor, const std::string& what, st
     }
 }
 
+void MRLEvaluator::setGlobals(const std::vector<double>& values) {
+    torch::NoGradGuard noGrad;
+    for (size_t i = 0; i < globalNames.size(); i++)
+        if (values.at(i) != lastGlobals[i]) {
+            globalValues[i].fill_(values[i]);
+            lastGlobals[i] = values[i];
+        }
+}
+
+MRLModelOutput MRLEvaluator::run(const torch::Tensor& positions, const std::vector<torch::Tensor>& geometry,
+                                 bool includeForces) {
+    std::vector<torch::jit::IValue> inputs = {positions};
+    if (usesNeighborList())
+        inputs.insert(inputs.end(), {atomicNumbers, moleculeIndices});
+    inputs.insert(inputs.end(), geometry.begin(), geometry.end());
+    inputs.insert(inputs.end(), globalValues.begin(), globalValues.end());
+    bool needGradients = includeForces && (!outputsForces || !derivativeOfGlobal.empty());
+    torch::jit::IValue result;
+    {
+        std::unique_ptr<torch::NoGradGuard> noGrad;
+        if (!needGradients && !outputsForces)
+            noGrad = std::make_unique<torch::NoGradGuard>();
+        try {
+            result = module.forward(inputs);
+        } catch (const std::exception& e) {
+            throw OpenMMException("MRLForce: the model's forward raised an error: " + describeTorchError(e));
+        }
+    }
+    MRLModelOutput output;
+    torch::Tensor modelForces;
+    if (outputsForces) {
+        if (!result.isTuple() || result.toTupleRef().elements().size() != 2)
+            throw OpenMMException("MRLForce: the model declares outputs_forces, so forward must return "
+                                  "(energy, forces); it returned something else.");
+        output.energy = result.toTupleRef().elements()[0].toTensor();
+        modelForces = result.toTupleRef().elements()[1].toTensor();
+        checkTensor(modelForces, "forces", {static_cast<int64_t>(particles.size()), 3});
+    } else {
+        if (!result.isTensor())
+            throw OpenMMException("MRLForce: the model's forward must return the energy as a tensor "
+                                  "(or (energy, forces) with outputs_forces = True).");
+        output.energy = result.toTensor();
+    }
+    checkTensor(output.energy, "energy", {});
+    if (!includeForces)
+        return output;
+    std::vector<torch::Tensor> wrt;
+    if (!outputsForces)
+        wrt.push_back(positions);
+    for (int g : derivativeOfGlobal)
+        wrt.push_back(globalValues[g]);
+    std::vector<torch::Tensor> gradients;
+    if (!wrt.empty()) {
+        if (!output.energy.requires_grad())
+            throw OpenMMException("MRLForce: the model's energy does not depend on its inputs through autograd; "
+                                  "forces cannot be computed. Do not detach the energy inside the model.");
+        gradients = torch::autograd::grad({output.energy.sum()}, wrt, {}, false, false, /*allow_unused=*/true);
+    }
+    size_t next = 0;
+    if (outputsForces) {
+        output.forces = modelForces.detach();
+    } else {
+        torch::Tensor gradient = gradients[next++];
+        output.forces = gradient.defined() ? -gradient : torch::zeros_like(positions);
+    }
+    for (size_t i = 0; i < derivativeOfGlobal.size(); i++)
+        output.derivatives.push_back(gradients[next++]);
+    return output;
+}
+
+double MRLEvaluator::checkedEnergy(const torch::Tensor& energy) {
+    double value = energy.item<double>();
+    if (!std::isfinite(value))
+        throw OpenMMException("MRLForce: the model returned a non-finite energy (" + std::to_string(value) +
+                              " kJ/mol). Check the positions (overlapping atoms?) and the model.");
+    return value;
+}
+
+void MRLEvaluator::addDerivatives(const MRLModelOutput& output, std::map<std::string, double>& derivatives) const {
+    for (size_t i = 0; i < output.derivatives.size(); i++) {
+        const torch::Tensor& gradient = output.derivatives[i];
+        derivatives[globalNames[derivativeOfGlobal[i]]] += gradient.defined() ? gradient.item<double>() : 0.0;
+    }
+}
+
 double MRLEvaluator::compute(const double* positions, const Vec3* boxVectors, const std::vector<double>& globals,
                              bool includeForces, std::vector<double>& forces,
                              std::map<std::string, double>& derivatives) {
@@ -165,82 +255,24 @@ double MRLEvaluator::compute(const double* positions, const Vec3* boxVectors, co
         at::set_num_threads(numThreads);
     fill(positionTensor, positions);
     const Vec3* box = periodic ? boxVectors : nullptr;
-    std::vector<torch::jit::IValue> inputs = {positionTensor};
+    std::vector<torch::Tensor> geometry;
     if (neighborList) {
         updateGraph(positions, box);
-        inputs.insert(inputs.end(), {atomicNumbers, moleculeIndices, edgeIndex, edgeShift});
+        geometry = {edgeIndex, edgeShift};
     } else if (periodic) {
         double values[9];
         for (int i = 0; i < 3; i++)
             for (int d = 0; d < 3; d++)
                 values[3 * i + d] = box[i][d];
         fill(boxTensor, values);
-        inputs.push_back(boxTensor);
+        geometry = {boxTensor};
     }
-    {
-        torch::NoGradGuard noGrad;
-        for (size_t i = 0; i < globalNames.size(); i++) {
-            globalValues[i].fill_(globals.at(i));
-            inputs.push_back(globalValues[i]);
-        }
+    setGlobals(globals);
+    MRLModelOutput output = run(positionTensor, geometry, includeForces);
+    double energy = checkedEnergy(output.energy);
+    if (includeForces) {
+        copyForces(output.forces, forces);
+        addDerivatives(output, derivatives);
     }
-    bool needGradients = includeForces && (!outputsForces || !derivativeOfGlobal.empty());
-    torch::jit::IValue output;
-    {
-        std::unique_ptr<torch::NoGradGuard> noGrad;
-        if (!needGradients && !outputsForces)
-            noGrad = std::make_unique<torch::NoGradGuard>();
-        try {
-            output = module.forward(inputs);
-        } catch (const std::exception& e) {
-            throw OpenMMException("MRLForce: the model's forward raised an error: " + describeTorchError(e));
-        }
-    }
-    torch::Tensor energy, modelForces;
-    if (outputsForces) {
-        if (!output.isTuple() || output.toTupleRef().elements().size() != 2)
-            throw OpenMMException("MRLForce: the model declares outputs_forces, so forward must return "
-                                  "(energy, forces); it returned something else.");
-        energy = output.toTupleRef().elements()[0].toTensor();
-        modelForces = output.toTupleRef().elements()[1].toTensor();
-        checkTensor(modelForces, "forces", {static_cast<int64_t>(particles.size()), 3});
-    } else {
-        if (!output.isTensor())
-            throw OpenMMException("MRLForce: the model's forward must return the energy as a tensor "
-                                  "(or (energy, forces) with outputs_forces = True).");
-        energy = output.toTensor();
-    }
-    checkTensor(energy, "energy", {});
-    double energyValue = energy.item<double>();
-    if (!std::isfinite(energyValue))
-        throw OpenMMException("MRLForce: the model returned a non-finite energy (" + std::to_string(energyValue) +
-                              " kJ/mol). Check the positions (overlapping atoms?) and the model.");
-    if (!includeForces)
-        return energyValue;
-    forces.assign(3 * particles.size(), 0.0);
-    std::vector<torch::Tensor> wrt;
-    if (!outputsForces)
-        wrt.push_back(positionTensor);
-    for (int g : derivativeOfGlobal)
-        wrt.push_back(globalValues[g]);
-    if (!wrt.empty()) {
-        if (!energy.requires_grad())
-            throw OpenMMException("MRLForce: the model's energy does not depend on its inputs through autograd; "
-                                  "forces cannot be computed. Do not detach the energy inside the model.");
-        std::vector<torch::Tensor> gradients =
-            torch::autograd::grad({energy.sum()}, wrt, {}, false, false, /*allow_unused=*/true);
-        size_t next = 0;
-        if (!outputsForces) {
-            torch::Tensor gradient = gradients[next++];
-            if (gradient.defined())
-                copyForces(gradient, -1.0, forces);
-        }
-        for (int g : derivativeOfGlobal) {
-            torch::Tensor gradient = gradients[next++];
-            derivatives[globalNames[g]] += gradient.defined() ? gradient.item<double>() : 0.0;
-        }
-    }
-    if (outputsForces)
-        copyForces(modelForces, 1.0, forces);
-    return energyValue;
+    return energy;
 }

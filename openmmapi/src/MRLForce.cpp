@@ -136,7 +136,7 @@ const std::string& MRLForce::getEnergyParameterDerivativeName(int index) const {
 }
 
 std::vector<std::string> MRLForce::getPropertyNames() {
-    return {"Threads", "Precision", "NeighborListSkin", "ReuseMemory"};
+    return {"Threads", "Precision", "NeighborListSkin", "ReuseMemory", "UseCUDAGraphs", "CUDAGraphWarmupSteps"};
 }
 
 void MRLForce::setProperty(const std::string& name, const std::string& value) {
@@ -150,19 +150,19 @@ void MRLForce::setProperty(const std::string& name, const std::string& value) {
     if (name == "Precision" && value != "" && value != "single" && value != "double")
         throw OpenMMException("MRLForce: the property Precision must be \"single\", \"double\" or \"\" (got \"" +
                               value + "\").");
-    if (name == "ReuseMemory" && value != "" && value != "true" && value != "false")
-        throw OpenMMException("MRLForce: the property ReuseMemory must be \"true\", \"false\" or \"\" (got \"" + value +
-                              "\").");
-    if (name == "Threads" || name == "NeighborListSkin") {
+    if ((name == "ReuseMemory" || name == "UseCUDAGraphs") && value != "" && value != "true" && value != "false")
+        throw OpenMMException("MRLForce: the property " + name + " must be \"true\", \"false\" or \"\" (got \"" +
+                              value + "\").");
+    if (name == "Threads" || name == "NeighborListSkin" || name == "CUDAGraphWarmupSteps") {
         double number = 0.0;
         if (!value.empty()) {
             std::istringstream stream(value);
             stream >> number;
-            if (stream.fail() || !stream.eof() || number < 0 ||
-                (name == "Threads" && number != static_cast<int>(number)))
+            bool integer = name != "NeighborListSkin";
+            if (stream.fail() || !stream.eof() || number < 0 || (integer && number != static_cast<int>(number)))
                 throw OpenMMException("MRLForce: the property " + name + " must be a " +
-                                      (name == "Threads" ? "non-negative integer" : "non-negative distance in nm") +
-                                      " (got \"" + value + "\").");
+                                      (integer ? "non-negative integer" : "non-negative distance in nm") + " (got \"" +
+                                      value + "\").");
         }
     }
     properties[name] = value;

@@ -51,6 +51,23 @@ static void boxHeights(const Vec3* box, double heights[3]) {
     heights[2] = volume / std::sqrt(box[0].cross(box[1]).dot(box[0].cross(box[1])));
 }
 
+double MRLNeighborList::getEffectiveSkin(const Vec3* box, double cutoff, double skin) {
+    if (box == nullptr)
+        return skin;
+    if (!(box[0][1] == 0 && box[0][2] == 0 && box[1][2] == 0))
+        throw OpenMMException(
+            "MRLForce: the periodic box is not in OpenMM's reduced form (a along x, b in the xy plane).");
+    double heights[3];
+    boxHeights(box, heights);
+    double minHeight = std::min(heights[0], std::min(heights[1], heights[2]));
+    if (!(minHeight > 2 * cutoff))
+        throw OpenMMException("MRLForce: the periodic box (smallest width " + std::to_string(minHeight) +
+                              " nm) is smaller than twice the model's cutoff (" + std::to_string(cutoff) +
+                              " nm). Use a larger box or a model with a shorter cutoff.");
+    // Keep at most one periodic image of each pair within reach.
+    return std::min(skin, 0.999 * (0.5 * minHeight - cutoff));
+}
+
 void MRLNeighborList::build(const double* positions, int n, const Vec3* box) {
     for (int i = 0; i < 3 * n; i++)
         if (!std::isfinite(positions[i]))
@@ -63,18 +80,9 @@ void MRLNeighborList::build(const double* positions, int n, const Vec3* box) {
     wrapped.resize(3 * n);
     imageOfAtom.assign(3 * n, 0);
     if (periodic) {
-        if (!(box[0][1] == 0 && box[0][2] == 0 && box[1][2] == 0))
-            throw OpenMMException(
-                "MRLForce: the periodic box is not in OpenMM's reduced form (a along x, b in the xy plane).");
         double heights[3];
         boxHeights(box, heights);
-        double minHeight = std::min(heights[0], std::min(heights[1], heights[2]));
-        if (!(minHeight > 2 * cutoff))
-            throw OpenMMException("MRLForce: the periodic box (smallest width " + std::to_string(minHeight) +
-                                  " nm) is smaller than twice the model's cutoff (" + std::to_string(cutoff) +
-                                  " nm). Use a larger box or a model with a shorter cutoff.");
-        // Keep at most one periodic image of each pair within reach.
-        effectiveSkin = std::min(skin, 0.999 * (0.5 * minHeight - cutoff));
+        effectiveSkin = getEffectiveSkin(box, cutoff, skin);
         double reach = cutoff + effectiveSkin;
         for (int d = 0; d < 3; d++)
             numCells[d] = std::max(1, static_cast<int>(std::floor(heights[d] / reach)));

@@ -15,12 +15,19 @@
 
 namespace MRLPlugin {
 
+/** What one model call returns, as tensors on the model's device. */
+struct MRLModelOutput {
+    torch::Tensor energy;                   ///< one element, kJ/mol
+    torch::Tensor forces;                   ///< [N, 3], kJ/mol/nm; undefined unless forces were requested
+    std::vector<torch::Tensor> derivatives; ///< dE/d(parameter) per requested derivative; undefined means 0
+};
+
 /**
- * Runs an MRLForce's model on the host, whatever the platform: the ML atoms' positions go into
- * persistent tensors, "graph/1" models get the engine's neighbor list (filtered to the cutoff each
- * step), and the energy, the forces on the ML atoms and the requested energy-parameter derivatives come
- * back.  The Reference/CPU kernel and the common (OpenCL) kernel differ only in how they gather
- * positions and scatter forces.
+ * Runs an MRLForce's model, whatever the platform.  compute() is the host path (Reference, CPU, and the
+ * OpenCL kernel): positions in as doubles, the engine's neighbor list for "graph/1" models (filtered to the
+ * cutoff each step), and the energy, forces and requested energy-parameter derivatives out as checked host
+ * numbers.  run() is the device path (CUDA): it takes tensors already on the model's device and returns
+ * tensors, with no host synchronisation and no value checks, so that it can be captured in a CUDA graph.
  */
 class OPENMM_EXPORT_MRL MRLEvaluator {
 public:
@@ -28,10 +35,12 @@ public:
      * @param force             the force whose model is run
      * @param region            its resolved ML region
      * @param defaultPrecision  "double" or "single": the model's precision unless the Precision property says otherwise
+     * @param device            where the model and its tensors live
      */
-    MRLEvaluator(const MRLForce& force, const MRLRegion& region, const std::string& defaultPrecision);
+    MRLEvaluator(const MRLForce& force, const MRLRegion& region, const std::string& defaultPrecision,
+                 const torch::Device& device = torch::Device(torch::kCPU));
     /**
-     * Evaluate the model.
+     * Evaluate the model on the host.
      *
      * @param positions      3 coordinates per ML atom, in region order, measured in nm
      * @param box            the periodic box vectors (used when the force is periodic), or nullptr
@@ -43,14 +52,42 @@ public:
      */
     double compute(const double* positions, const OpenMM::Vec3* box, const std::vector<double>& globals,
                    bool includeForces, std::vector<double>& forces, std::map<std::string, double>& derivatives);
+    /**
+     * Run the model on tensors on its device.
+     *
+     * @param positions      [N, 3] in the model's dtype, nm; it must require gradients unless the model outputs forces
+     * @param geometry       {edge_index [2,E], edge_shift [E,3]} for "graph/1" models, {box [3,3]} for periodic
+     *                       "positions" models, empty otherwise
+     * @param includeForces  compute forces and the requested parameter derivatives
+     */
+    MRLModelOutput run(const torch::Tensor& positions, const std::vector<torch::Tensor>& geometry, bool includeForces);
+    /**
+     * Set the global parameters the next run() passes the model.  Only values that changed are written, so
+     * on a GPU an unchanged parameter costs nothing.
+     */
+    void setGlobals(const std::vector<double>& values);
+    /** The energy as a host number, kJ/mol; throws if it is not finite. */
+    static double checkedEnergy(const torch::Tensor& energy);
+    /** Forces as host numbers (3 per ML atom, kJ/mol/nm); throws, naming the atom, if one is not finite. */
+    void copyForces(const torch::Tensor& values, std::vector<double>& forces) const;
+    /** The parameter derivatives of an output, added to the entries of their parameters in derivatives. */
+    void addDerivatives(const MRLModelOutput& output, std::map<std::string, double>& derivatives) const;
     const std::vector<std::string>& getGlobalParameterNames() const { return globalNames; }
     int getNumAtoms() const { return static_cast<int>(particles.size()); }
     bool usesPeriodicBoundaryConditions() const { return periodic; }
+    bool usesNeighborList() const { return interface == "graph/1"; }
+    bool getOutputsForces() const { return outputsForces; }
+    bool hasDerivatives() const { return !derivativeOfGlobal.empty(); }
+    torch::ScalarType getDtype() const { return dtype; }
+    const torch::Device& getDevice() const { return device; }
+    /** The model's cutoff and the requested neighbor-list skin, nm ("graph/1" models). */
+    double getCutoff() const { return cutoff; }
+    double getSkin() const { return skin; }
 
 private:
     void updateGraph(const double* positions, const OpenMM::Vec3* box);
-    void copyForces(const torch::Tensor& values, double sign, std::vector<double>& forces) const;
     torch::jit::Module module;
+    torch::Device device;
     torch::ScalarType dtype = torch::kFloat64;
     std::string interface;
     bool periodic = false, outputsForces = false;
@@ -59,9 +96,10 @@ private:
     torch::Tensor positionTensor, boxTensor, atomicNumbers, moleculeIndices, edgeIndex, edgeShift;
     std::vector<std::string> globalNames;
     std::vector<torch::Tensor> globalValues;
+    std::vector<double> lastGlobals;
     std::vector<int> derivativeOfGlobal; // global parameter index of each requested derivative
     std::unique_ptr<MRLNeighborList> neighborList;
-    double cutoff = 0.0;
+    double cutoff = 0.0, skin = 0.0;
     std::vector<int64_t> keptSources, keptTargets; // edges within the cutoff this step
     std::vector<double> keptShifts;
 };

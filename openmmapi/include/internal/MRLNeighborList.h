@@ -39,6 +39,16 @@ public:
     const std::vector<double>& getEdgeShift() const { return edgeShift; }
     /** The skin actually used by the last build (smaller than requested if the box is small), in nm. */
     double getEffectiveSkin() const { return effectiveSkin; }
+    /**
+     * The skin a list may use in a periodic box: the requested one, or less where the box is small, so that
+     * at most one periodic image of each pair is within cutoff + skin.  Throws if the box is not in OpenMM's
+     * reduced form or is narrower than twice the cutoff.
+     *
+     * @param box     the three periodic box vectors, or nullptr for no periodicity (the skin is returned)
+     * @param cutoff  the interaction cutoff, nm
+     * @param skin    the requested skin, nm
+     */
+    static double getEffectiveSkin(const OpenMM::Vec3* box, double cutoff, double skin);
     /** The number of builds so far. */
     int getNumBuilds() const { return numBuilds; }
 

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "CommonMRLKernels.h"
+#include "CommonMRLKernelSources.h"
+#include "internal/MRLNeighborList.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/common/ComputeForceInfo.h"
 #include "openmm/common/ContextSelector.h"
@@ -40,52 +42,14 @@ private:
     std::vector<std::vector<int>> groups;
 };
 
-// `mixed` is double in double and mixed precision, float in single: the gathered positions keep the
-// precision the context has (mixed: float position plus its float correction).
-const char* kernelSource = R"(
-KERNEL void gatherMLPositions(GLOBAL const real4* RESTRICT posq,
-#ifdef MRL_MIXED_PRECISION
-                              GLOBAL const real4* RESTRICT posqCorrection,
-#endif
-                              GLOBAL const int* RESTRICT deviceIndex, int numML, GLOBAL mixed* RESTRICT out) {
-    for (int i = GLOBAL_ID; i < numML; i += GLOBAL_SIZE) {
-        int atom = deviceIndex[i];
-        real4 p = posq[atom];
-#ifdef MRL_MIXED_PRECISION
-        real4 c = posqCorrection[atom];
-        out[3*i] = (mixed) p.x + (mixed) c.x;
-        out[3*i+1] = (mixed) p.y + (mixed) c.y;
-        out[3*i+2] = (mixed) p.z + (mixed) c.z;
-#else
-        out[3*i] = p.x;
-        out[3*i+1] = p.y;
-        out[3*i+2] = p.z;
-#endif
-    }
-}
+const int GroupSize = 64;        // the work-group size of the one-group kernels (check, scan)
+const int CapacityQuantum = 256; // edge capacities are multiples of this
 
-KERNEL void addMLForces(GLOBAL const mixed* RESTRICT mlForces, GLOBAL const int* RESTRICT deviceIndex, int numML,
-#ifdef USE_LONG_FORCES
-                        GLOBAL mm_long* RESTRICT forceBuffer, int paddedNumAtoms) {
-#else
-                        GLOBAL real4* RESTRICT forceBuffer) {
-#endif
-    for (int i = GLOBAL_ID; i < numML; i += GLOBAL_SIZE) {
-        int atom = deviceIndex[i];
-#ifdef USE_LONG_FORCES
-        forceBuffer[atom] += (mm_long) (mlForces[3*i]*0x100000000);
-        forceBuffer[atom+paddedNumAtoms] += (mm_long) (mlForces[3*i+1]*0x100000000);
-        forceBuffer[atom+2*paddedNumAtoms] += (mm_long) (mlForces[3*i+2]*0x100000000);
-#else
-        real4 f = forceBuffer[atom];
-        f.x += mlForces[3*i];
-        f.y += mlForces[3*i+1];
-        f.z += mlForces[3*i+2];
-        forceBuffer[atom] = f;
-#endif
-    }
+// A capacity with room for a quarter more edges than `edges`.
+int capacityFor(long long edges) {
+    long long wanted = edges + edges / 4 + 64;
+    return static_cast<int>((wanted + CapacityQuantum - 1) / CapacityQuantum * CapacityQuantum);
 }
-)";
 
 } // namespace
 
@@ -99,39 +63,98 @@ private:
     bool& changed;
 };
 
+/** Brackets LibTorch calls with the subclass's enterTorch() and leaveTorch(). */
+class CommonCalcMRLForceKernel::TorchScope {
+public:
+    explicit TorchScope(CommonCalcMRLForceKernel& owner) : owner(owner) { owner.enterTorch(); }
+    ~TorchScope() { owner.leaveTorch(); }
+    TorchScope(const TorchScope&) = delete;
+    TorchScope& operator=(const TorchScope&) = delete;
+
+private:
+    CommonCalcMRLForceKernel& owner;
+};
+
+// The scalar kernel arguments in the model's precision.
+template <typename Kernel> static void addReal(Kernel& kernel, bool isDouble, double value) {
+    if (isDouble)
+        kernel->addArg(value);
+    else
+        kernel->addArg(static_cast<float>(value));
+}
+
+template <typename Kernel> static void setReal(Kernel& kernel, int index, bool isDouble, double value) {
+    if (isDouble)
+        kernel->setArg(index, value);
+    else
+        kernel->setArg(index, static_cast<float>(value));
+}
+
+void CommonCalcMRLForceKernel::allocateShared(SharedArray& shared, const std::vector<int64_t>& shape,
+                                              torch::ScalarType type, const std::string& name) {
+    torch::TensorOptions options = torch::TensorOptions().dtype(type);
+    if (onDevice()) {
+        shared.tensor = torch::zeros(shape, options.device(modelDevice()));
+        return;
+    }
+    shared.tensor = torch::zeros(shape, options);
+    int size = std::max<int>(1, static_cast<int>(shared.tensor.numel()));
+    if (shared.array.isInitialized())
+        shared.array.resize(size);
+    else
+        shared.array.initialize(cc, size, static_cast<int>(shared.tensor.element_size()), name);
+}
+
+void CommonCalcMRLForceKernel::addSharedArg(ComputeKernel& kernel, SharedArray& shared) {
+    if (onDevice())
+        kernel->addArg(shared.tensor.data_ptr());
+    else
+        kernel->addArg(shared.array);
+}
+
 void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& force, const MRLRegion& region) {
     ContextSelector selector(cc);
-    // The model runs in double precision when the context does; in single for single and mixed.
-    evaluator = std::make_unique<MRLEvaluator>(force, region, cc.getUseDoublePrecision() ? "double" : "single");
     particles = region.particles;
-    int numML = static_cast<int>(particles.size());
+    numML = static_cast<int>(particles.size());
     slotOfParticle.assign(system.getNumParticles(), -1);
     for (int i = 0; i < numML; i++)
         slotOfParticle[particles[i]] = i;
-    positionBuffer.resize(3 * numML);
-    bool mixedIsDouble = cc.getUseDoublePrecision() || cc.getUseMixedPrecision();
-    int elementSize = mixedIsDouble ? sizeof(double) : sizeof(float);
-    if (!mixedIsDouble)
-        singleBuffer.resize(3 * numML);
-    mlPositions.initialize(cc, std::max(1, 3 * numML), elementSize, "mlPositions");
-    mlForces.initialize(cc, std::max(1, 3 * numML), elementSize, "mlForces");
+    torch::ScalarType dtype;
+    {
+        TorchScope scope(*this);
+        // The model runs in double precision when the context does; in single for single and mixed.
+        evaluator = std::make_unique<MRLEvaluator>(force, region, cc.getUseDoublePrecision() ? "double" : "single",
+                                                   modelDevice());
+        dtype = evaluator->getDtype();
+        allocateShared(positions, {numML, 3}, dtype, "mlPositions");
+        positions.tensor.requires_grad_(!evaluator->getOutputsForces());
+        allocateShared(forces, {numML, 3}, dtype, "mlForces");
+        allocateShared(energy, {1}, dtype, "mlEnergy");
+        boxTensor = torch::zeros({3, 3}, torch::TensorOptions().dtype(dtype).device(modelDevice()));
+    }
+    modelRealIsDouble = dtype == torch::kFloat64;
+    periodic = evaluator->usesPeriodicBoundaryConditions();
+    skin = evaluator->getSkin();
+    reach = evaluator->getCutoff() + skin;
     mlDeviceIndex.initialize<int>(cc, std::max(1, numML), "mlDeviceIndex");
     bool longForces = cc.getLongForceBuffer().isInitialized();
     std::map<std::string, std::string> defines;
+    defines["MLREAL"] = modelRealIsDouble ? "double" : "float";
+    defines["MRL_GROUP_SIZE"] = std::to_string(GroupSize);
     if (longForces)
         defines["USE_LONG_FORCES"] = "1";
     if (cc.getUseMixedPrecision())
         defines["MRL_MIXED_PRECISION"] = "1";
-    ComputeProgram program = cc.compileProgram(kernelSource, defines);
+    program = cc.compileProgram(commonMRLKernelSource, defines);
     gatherKernel = program->createKernel("gatherMLPositions");
     gatherKernel->addArg(cc.getPosq());
     if (cc.getUseMixedPrecision())
         gatherKernel->addArg(cc.getPosqCorrection());
     gatherKernel->addArg(mlDeviceIndex);
     gatherKernel->addArg(numML);
-    gatherKernel->addArg(mlPositions);
+    addSharedArg(gatherKernel, positions);
     addForcesKernel = program->createKernel("addMLForces");
-    addForcesKernel->addArg(mlForces);
+    addSharedArg(addForcesKernel, forces);
     addForcesKernel->addArg(mlDeviceIndex);
     addForcesKernel->addArg(numML);
     if (longForces) {
@@ -140,16 +163,73 @@ void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& 
     } else {
         addForcesKernel->addArg(cc.getFloatForceBuffer());
     }
+    addEnergyKernel = program->createKernel("addMLEnergy");
+    addSharedArg(addEnergyKernel, energy);
+    addEnergyKernel->addArg(cc.getEnergyBuffer());
+    if (evaluator->usesNeighborList()) {
+        int realSize = modelRealIsDouble ? sizeof(double) : sizeof(float);
+        refPositions.initialize(cc, std::max(1, 3 * numML), realSize, "mlReferencePositions");
+        neighborSlots.initialize<int>(cc, std::max(1, numML), "mlNeighborSlots");
+        listInfo.initialize<int>(cc, 4, "mlListInfo");
+        boxVectors.initialize(cc, 9, realSize, "mlBoxVectors");
+        scanKernel = program->createKernel("scanNeighbors");
+        scanKernel->addArg(listInfo);
+        scanKernel->addArg(neighborSlots);
+        scanKernel->addArg(numML);
+        listEvent = cc.createEvent();
+        setListCapacity(capacityFor(32LL * numML));
+    }
     for (int i = 0; i < force.getNumEnergyParameterDerivatives(); i++)
         cc.addEnergyParameterDerivative(force.getEnergyParameterDerivativeName(i));
     cc.addForce(new MRLForceInfo(slotOfParticle, region));
     cc.addReorderListener(new AtomOrderListener(atomOrderChanged));
 }
 
+// (Re)allocate the edge arrays for `newCapacity` edges and bind the kernels that use them.
+void CommonCalcMRLForceKernel::setListCapacity(int newCapacity) {
+    capacity = newCapacity;
+    {
+        TorchScope scope(*this);
+        allocateShared(edgeIndex, {2, capacity}, torch::kInt64, "mlEdgeIndex");
+        allocateShared(edgeShift, {capacity, 3}, evaluator->getDtype(), "mlEdgeShift");
+    }
+    bool isDouble = modelRealIsDouble;
+    checkKernel = program->createKernel("checkNeighborList");
+    addSharedArg(checkKernel, positions);
+    checkKernel->addArg(refPositions);
+    checkKernel->addArg(numML);
+    addReal(checkKernel, isDouble, 0.0); // 3: the squared half skin, nm^2
+    checkKernel->addArg(1);              // 4: force a rebuild
+    checkKernel->addArg(listInfo);
+    countKernel = program->createKernel("countNeighbors");
+    addSharedArg(countKernel, positions);
+    countKernel->addArg(numML);
+    countKernel->addArg(periodic ? 1 : 0);
+    countKernel->addArg(boxVectors);
+    addReal(countKernel, isDouble, 0.0); // 4: the squared reach, nm^2
+    countKernel->addArg(listInfo);
+    countKernel->addArg(neighborSlots);
+    writeKernel = program->createKernel("writeNeighbors");
+    addSharedArg(writeKernel, positions);
+    writeKernel->addArg(numML);
+    writeKernel->addArg(periodic ? 1 : 0);
+    writeKernel->addArg(boxVectors);
+    addReal(writeKernel, isDouble, 0.0); // 4: the squared reach, nm^2
+    writeKernel->addArg(listInfo);
+    writeKernel->addArg(neighborSlots);
+    writeKernel->addArg(capacity);
+    addSharedArg(writeKernel, edgeIndex);
+    addSharedArg(writeKernel, edgeShift);
+    writeKernel->addArg(refPositions);
+    addReal(writeKernel, isDouble, 2.0 * (evaluator->getCutoff() + skin)); // padding edges: beyond the cutoff
+    forceRebuild = true;
+    sharedArraysChanged();
+}
+
 // Where each ML atom sits in the context's arrays: found again only after the context reorders atoms.
 void CommonCalcMRLForceKernel::updateAtomOrder() {
     const std::vector<int>& order = cc.getAtomIndex();
-    std::vector<int> deviceIndex(particles.size(), 0);
+    std::vector<int> deviceIndex(std::max(1, numML), 0);
     for (int j = 0; j < cc.getNumAtoms(); j++) {
         int slot = slotOfParticle[order[j]];
         if (slot >= 0)
@@ -159,35 +239,137 @@ void CommonCalcMRLForceKernel::updateAtomOrder() {
     atomOrderChanged = false;
 }
 
-double CommonCalcMRLForceKernel::execute(ContextImpl& context, bool includeForces, bool /*includeEnergy*/) {
+// A new periodic box: the neighbor list's reach (smaller skin in small boxes), its box array, a rebuild,
+// and the box tensor of "positions" models.
+void CommonCalcMRLForceKernel::updateBox(ContextImpl& context) {
+    if (!periodic)
+        return;
+    Vec3 box[3];
+    context.getPeriodicBoxVectors(box[0], box[1], box[2]);
+    if (box[0] == lastBox[0] && box[1] == lastBox[1] && box[2] == lastBox[2] && !boxBuffer.empty())
+        return;
+    for (int v = 0; v < 3; v++)
+        lastBox[v] = box[v];
+    boxBuffer.assign(9, 0.0);
+    for (int v = 0; v < 3; v++)
+        for (int d = 0; d < 3; d++)
+            boxBuffer[3 * v + d] = box[v][d];
+    if (evaluator->usesNeighborList()) {
+        reach = evaluator->getCutoff() + MRLNeighborList::getEffectiveSkin(box, evaluator->getCutoff(), skin);
+        if (modelRealIsDouble)
+            boxVectors.upload(boxBuffer.data());
+        else
+            boxVectors.upload(std::vector<float>(boxBuffer.begin(), boxBuffer.end()).data());
+        forceRebuild = true;
+    } else {
+        TorchScope scope(*this);
+        torch::Tensor values = torch::tensor(boxBuffer, torch::kFloat64).reshape({3, 3});
+        boxTensor.copy_(values.to(evaluator->getDtype()));
+    }
+}
+
+// Queue the neighbor-list kernels and the download of their summary; listOverflowed() reads it.
+void CommonCalcMRLForceKernel::enqueueNeighborList() {
+    if (pendingCapacity > 0) {
+        setListCapacity(pendingCapacity);
+        pendingCapacity = 0;
+    }
+    double halfSkin = 0.5 * (reach - evaluator->getCutoff());
+    setReal(checkKernel, 3, modelRealIsDouble, halfSkin * halfSkin);
+    checkKernel->setArg(4, forceRebuild ? 1 : 0);
+    setReal(countKernel, 4, modelRealIsDouble, reach * reach);
+    setReal(writeKernel, 4, modelRealIsDouble, reach * reach);
+    checkKernel->execute(GroupSize, GroupSize);
+    countKernel->execute(numML);
+    scanKernel->execute(GroupSize, GroupSize);
+    writeKernel->execute(std::max(numML, capacity));
+    listInfo.download(listInfoHost(), false);
+    listEvent->enqueue();
+    forceRebuild = false;
+}
+
+bool CommonCalcMRLForceKernel::listOverflowed() {
+    listEvent->wait();
+    const int* info = listInfoHost();
+    if (info[2] != 0)
+        throw OpenMMException("MRLForce: particle positions are not finite (NaN or infinity); the "
+                              "simulation has become unstable. Use a smaller time step or minimize first.");
+    listRebuilt = info[0] != 0;
+    if (!listRebuilt)
+        return false;
+    int total = info[1];
+    if (total > capacity) {
+        setListCapacity(capacityFor(total));
+        return true;
+    }
+    if (capacity > CapacityQuantum && 2LL * capacityFor(total) < capacity)
+        pendingCapacity = capacityFor(total); // far too roomy: shrink at the next step, the list rebuilds then
+    return false;
+}
+
+std::vector<torch::Tensor> CommonCalcMRLForceKernel::modelGeometry() const {
+    if (evaluator->usesNeighborList())
+        return {edgeIndex.tensor, edgeShift.tensor};
+    if (periodic)
+        return {boxTensor};
+    return {};
+}
+
+double CommonCalcMRLForceKernel::runModelOnHost(bool includeForces) {
+    positions.array.download(positions.tensor.data_ptr());
+    if (evaluator->usesNeighborList() && listRebuilt) {
+        edgeIndex.array.download(edgeIndex.tensor.data_ptr());
+        edgeShift.array.download(edgeShift.tensor.data_ptr());
+    }
+    evaluator->setGlobals(globalBuffer);
+    MRLModelOutput output = evaluator->run(positions.tensor, modelGeometry(), includeForces);
+    double value = MRLEvaluator::checkedEnergy(output.energy);
+    if (includeForces) {
+        std::vector<double> hostForces;
+        evaluator->copyForces(output.forces, hostForces);
+        if (modelRealIsDouble)
+            forces.array.upload(hostForces.data());
+        else
+            forces.array.upload(std::vector<float>(hostForces.begin(), hostForces.end()).data());
+        addForcesKernel->execute(numML);
+        evaluator->addDerivatives(output, cc.getEnergyParamDerivWorkspace());
+    }
+    return value;
+}
+
+double CommonCalcMRLForceKernel::execute(ContextImpl& context, bool includeForces, bool includeEnergy) {
     ContextSelector selector(cc);
-    int numML = static_cast<int>(particles.size());
     if (numML == 0)
         return 0.0;
     if (atomOrderChanged)
         updateAtomOrder();
-    gatherKernel->execute(numML);
-    if (singleBuffer.empty()) {
-        mlPositions.download(positionBuffer.data());
-    } else {
-        mlPositions.download(singleBuffer.data());
-        std::copy(singleBuffer.begin(), singleBuffer.end(), positionBuffer.begin());
-    }
-    Vec3 box[3];
-    context.getPeriodicBoxVectors(box[0], box[1], box[2]);
+    updateBox(context);
     globalBuffer.clear();
     for (const std::string& name : evaluator->getGlobalParameterNames())
         globalBuffer.push_back(context.getParameter(name));
-    double energy = evaluator->compute(positionBuffer.data(), box, globalBuffer, includeForces, forceBuffer,
-                                       cc.getEnergyParamDerivWorkspace());
-    if (includeForces) {
-        if (singleBuffer.empty()) {
-            mlForces.upload(forceBuffer.data());
-        } else {
-            std::copy(forceBuffer.begin(), forceBuffer.end(), singleBuffer.begin());
-            mlForces.upload(singleBuffer.data());
-        }
-        addForcesKernel->execute(numML);
+    gatherKernel->execute(numML);
+    bool useList = evaluator->usesNeighborList();
+    if (useList)
+        enqueueNeighborList();
+    if (!onDevice()) {
+        while (useList && listOverflowed())
+            enqueueNeighborList();
+        return runModelOnHost(includeForces);
     }
-    return energy;
+    MRLModelOutput output = runModelOnDevice(includeForces);
+    if (includeForces)
+        addForcesKernel->execute(numML);
+    if (includeEnergy)
+        addEnergyKernel->execute(1);
+    // The host waits for the neighbor-list summary only now, with the model already queued: the GPU never
+    // idles for it.  A list that did not fit invalidates this step's forces, and OpenMM computes them again.
+    if (useList && listOverflowed()) {
+        cc.setForcesValid(false);
+        return 0.0;
+    }
+    if (includeForces && evaluator->hasDerivatives()) {
+        TorchScope scope(*this);
+        evaluator->addDerivatives(output, cc.getEnergyParamDerivWorkspace());
+    }
+    return 0.0;
 }

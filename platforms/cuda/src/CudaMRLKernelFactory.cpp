@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The CUDA platform's MRLForce kernel: for now the common kernel on the CUDA context (positions read from
-// OpenMM's buffers, the model run by LibTorch on the host, forces added by a kernel).  Zero-copy tensors
-// and CUDA graphs are still to come; nothing here has run on a GPU yet.
-#include "CommonMRLKernels.h"
+// The CUDA platform's MRLForce kernel factory: the common kernel with the model on the GPU (CudaMRLKernels.h).
+#include "CudaMRLKernels.h"
 #include "openmm/KernelFactory.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/cuda/CudaContext.h"
@@ -20,7 +18,7 @@ public:
     KernelImpl* createKernelImpl(std::string name, const Platform& platform, ContextImpl& context) const override {
         CudaPlatform::PlatformData& data = *static_cast<CudaPlatform::PlatformData*>(context.getPlatformData());
         if (name == CalcMRLForceKernel::Name())
-            return new CommonCalcMRLForceKernel(name, platform, *data.contexts[0]);
+            return new CudaCalcMRLForceKernel(name, platform, *data.contexts[0]);
         throw OpenMMException("CudaMRLKernelFactory: no kernel named '" + name + "'.");
     }
 };
