@@ -23,7 +23,8 @@ namespace MRLPlugin {
  * (64-bit fixed point, or real4 where the device has no 64-bit atomics).
  *
  * Where the model runs is the subclass's choice.  Here (OpenCL) it runs on the host: the positions are
- * downloaded each step, the neighbor list only on the steps that rebuild it, and the forces uploaded.
+ * downloaded each step, the neighbor list only on the steps that rebuild it (the model gets the listed
+ * edges within the cutoff, as on Reference and CPU), and the forces uploaded.
  * CudaCalcMRLForceKernel runs it on the GPU with the arrays shared with LibTorch (runModelOnDevice).
  */
 class CommonCalcMRLForceKernel : public CalcMRLForceKernel {
@@ -32,6 +33,10 @@ public:
         : CalcMRLForceKernel(name, platform), cc(cc) {}
     void initialize(const OpenMM::System& system, const MRLForce& force, const MRLRegion& region) override;
     double execute(OpenMM::ContextImpl& context, bool includeForces, bool includeEnergy) override;
+    /** What a subclass holds while LibTorch runs (the CUDA kernel: its CUDA context and stream). */
+    struct TorchGuard {
+        virtual ~TorchGuard() = default;
+    };
 
 protected:
     /**
@@ -45,19 +50,21 @@ protected:
     };
     /** Where the model runs: the CPU (default) or the context's GPU. */
     virtual torch::Device modelDevice() const { return torch::Device(torch::kCPU); }
-    /** Called around the uses of LibTorch in this class (the CUDA kernel switches CUDA contexts there). */
-    virtual void enterTorch() {}
-    virtual void leaveTorch() {}
+    /** Called around every use of LibTorch in this class; the guard lives until LibTorch is done. */
+    virtual std::unique_ptr<TorchGuard> guardTorch() { return nullptr; }
     /**
      * Run the model on the device, called with the compute context current: the positions (and the
      * neighbor list) are in the shared arrays and the global parameters in globalBuffer.  Write the forces
-     * into `forces` and the energy into `energy`, order the context's queue after them, and return the
-     * model's outputs (their parameter derivatives are read from there).
+     * into `forces` and the energy into `energy`, keep the model's outputs in deviceOutput (their parameter
+     * derivatives are read from there), and order the context's queue after them.
      */
-    virtual MRLModelOutput runModelOnDevice(bool /*includeForces*/) { return {}; }
-    /** Host memory that the neighbor-list summary is downloaded into (4 ints); pinned on CUDA. */
-    virtual int* listInfoHost() { return listInfoStorage; }
-    /** Called when the shared arrays have been reallocated (a CUDA graph must be captured again). */
+    virtual void runModelOnDevice(bool /*includeForces*/) {}
+    /**
+     * Host memory that the device summaries are downloaded into: 4 ints of the neighbor list, then the
+     * status flag (a non-finite energy or force).  Pinned on CUDA.
+     */
+    virtual int* hostSummary() { return summaryStorage; }
+    /** Called with LibTorch guarded when the shared arrays have been reallocated (a CUDA graph is captured again). */
     virtual void sharedArraysChanged() {}
 
     /** The model's inputs after the positions: the neighbor list, the box, or nothing. */
@@ -68,6 +75,7 @@ protected:
     std::vector<double> globalBuffer;                            // this step's global parameter values
     SharedArray positions, forces, energy, edgeIndex, edgeShift; // [N,3], [N,3], [1], [2,C] int64, [C,3]
     torch::Tensor boxTensor;                                     // [3,3] for periodic "positions" models
+    MRLModelOutput deviceOutput;                                 // the last runModelOnDevice()
 
 private:
     class AtomOrderListener;
@@ -80,21 +88,24 @@ private:
     void updateBox(OpenMM::ContextImpl& context);
     void setListCapacity(int capacity);
     void enqueueNeighborList();
+    void checkStatus();    // the previous device step's status: throws if its model output was not finite
     bool listOverflowed(); // after the list event: true if this step's list did not fit (capacity grown)
     double runModelOnHost(bool includeForces);
+    std::vector<torch::Tensor> edgesWithinCutoff() const;
     std::vector<int> particles, slotOfParticle; // ML atoms (System indices); ML slot of each particle or -1
     std::vector<double> boxBuffer;
     bool atomOrderChanged = true, modelRealIsDouble = true, periodic = false, forceRebuild = true;
     bool listRebuilt = false;
-    int numML = 0, capacity = 0, pendingCapacity = 0;
+    int numML = 0, capacity = 0, pendingCapacity = 0, listedEdges = 0;
     double reach = 0.0, skin = 0.0;
-    int listInfoStorage[4] = {0, 0, 0, 0};
+    int summaryStorage[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    bool statusPending = false;
     OpenMM::Vec3 lastBox[3];
-    OpenMM::ComputeArray mlDeviceIndex, refPositions, neighborSlots, listInfo, boxVectors;
+    OpenMM::ComputeArray mlDeviceIndex, refPositions, neighborSlots, listInfo, boxVectors, status;
     OpenMM::ComputeProgram program;
     OpenMM::ComputeKernel gatherKernel, addForcesKernel, addEnergyKernel;
     OpenMM::ComputeKernel checkKernel, countKernel, scanKernel, writeKernel;
-    OpenMM::ComputeEvent listEvent;
+    OpenMM::ComputeEvent listEvent, statusEvent;
 };
 
 } // namespace MRLPlugin

@@ -43,32 +43,45 @@ KERNEL void gatherMLPositions(GLOBAL const real4* RESTRICT posq,
     }
 }
 
+// Atomic adds: OpenMM may run PME on a second queue that adds into the same buffer meanwhile.  A
+// non-finite force or energy is not added; it raises the status flag that the host reads.
 KERNEL void addMLForces(GLOBAL const MLREAL* RESTRICT mlForces, GLOBAL const int* RESTRICT deviceIndex, int numML,
 #ifdef USE_LONG_FORCES
-                        GLOBAL mm_long* RESTRICT forceBuffer, int paddedNumAtoms) {
+                        GLOBAL mm_ulong* RESTRICT forceBuffer, int paddedNumAtoms,
 #else
-                        GLOBAL real4* RESTRICT forceBuffer) {
+                        GLOBAL real4* RESTRICT forceBuffer,
 #endif
+                        GLOBAL int* RESTRICT status) {
     for (int i = GLOBAL_ID; i < numML; i += GLOBAL_SIZE) {
         int atom = deviceIndex[i];
+        MLREAL fx = mlForces[3*i], fy = mlForces[3*i+1], fz = mlForces[3*i+2];
+        if (!(isfinite(fx) && isfinite(fy) && isfinite(fz))) {
+            status[0] = 1;
+            continue;
+        }
 #ifdef USE_LONG_FORCES
-        forceBuffer[atom] += (mm_long) (mlForces[3*i]*0x100000000);
-        forceBuffer[atom+paddedNumAtoms] += (mm_long) (mlForces[3*i+1]*0x100000000);
-        forceBuffer[atom+2*paddedNumAtoms] += (mm_long) (mlForces[3*i+2]*0x100000000);
+        ATOMIC_ADD(&forceBuffer[atom], (mm_ulong) ((mm_long) (fx*0x100000000)));
+        ATOMIC_ADD(&forceBuffer[atom+paddedNumAtoms], (mm_ulong) ((mm_long) (fy*0x100000000)));
+        ATOMIC_ADD(&forceBuffer[atom+2*paddedNumAtoms], (mm_ulong) ((mm_long) (fz*0x100000000)));
 #else
         real4 f = forceBuffer[atom];
-        f.x += mlForces[3*i];
-        f.y += mlForces[3*i+1];
-        f.z += mlForces[3*i+2];
+        f.x += fx;
+        f.y += fy;
+        f.z += fz;
         forceBuffer[atom] = f;
 #endif
     }
 }
 
 // The model's energy into OpenMM's energy buffer (the kernels of one queue run in order: no race).
-KERNEL void addMLEnergy(GLOBAL const MLREAL* RESTRICT energy, GLOBAL mixed* RESTRICT energyBuffer) {
-    if (GLOBAL_ID == 0)
-        energyBuffer[0] += (mixed) energy[0];
+KERNEL void addMLEnergy(GLOBAL const MLREAL* RESTRICT energy, GLOBAL mixed* RESTRICT energyBuffer,
+                        GLOBAL int* RESTRICT status) {
+    if (GLOBAL_ID == 0) {
+        if (isfinite(energy[0]))
+            energyBuffer[0] += (mixed) energy[0];
+        else
+            status[0] = 1;
+    }
 }
 
 // One work group: has any atom moved more than half the skin since the last build (or is a rebuild forced)?
@@ -135,9 +148,9 @@ KERNEL void countNeighbors(GLOBAL const MLREAL* RESTRICT pos, int numML, int per
 
 // One work group: the counts become each atom's first slot, and listInfo gets the total.
 KERNEL void scanNeighbors(GLOBAL int* RESTRICT listInfo, GLOBAL int* RESTRICT counts, int numML) {
+    LOCAL int partial[MRL_GROUP_SIZE];
     if (listInfo[INFO_REBUILD] == 0)
         return;
-    LOCAL int partial[MRL_GROUP_SIZE];
     int chunk = (numML+MRL_GROUP_SIZE-1)/MRL_GROUP_SIZE;
     int start = LOCAL_ID*chunk;
     int end = min(start+chunk, numML);

@@ -63,16 +63,13 @@ private:
     bool& changed;
 };
 
-/** Brackets LibTorch calls with the subclass's enterTorch() and leaveTorch(). */
+/** Holds the subclass's TorchGuard while LibTorch runs. */
 class CommonCalcMRLForceKernel::TorchScope {
 public:
-    explicit TorchScope(CommonCalcMRLForceKernel& owner) : owner(owner) { owner.enterTorch(); }
-    ~TorchScope() { owner.leaveTorch(); }
-    TorchScope(const TorchScope&) = delete;
-    TorchScope& operator=(const TorchScope&) = delete;
+    explicit TorchScope(CommonCalcMRLForceKernel& owner) : guard(owner.guardTorch()) {}
 
 private:
-    CommonCalcMRLForceKernel& owner;
+    std::unique_ptr<TorchGuard> guard;
 };
 
 // The scalar kernel arguments in the model's precision.
@@ -93,8 +90,10 @@ template <typename Kernel> static void setReal(Kernel& kernel, int index, bool i
 void CommonCalcMRLForceKernel::allocateShared(SharedArray& shared, const std::vector<int64_t>& shape,
                                               torch::ScalarType type, const std::string& name) {
     torch::TensorOptions options = torch::TensorOptions().dtype(type);
+    // On the device the arrays are only allocated (torch::empty): OpenMM's queue writes every element before
+    // the model reads it, and a fill queued on the model's stream would race with those writes.
     if (onDevice()) {
-        shared.tensor = torch::zeros(shape, options.device(modelDevice()));
+        shared.tensor = torch::empty(shape, options.device(modelDevice()));
         return;
     }
     shared.tensor = torch::zeros(shape, options);
@@ -163,9 +162,14 @@ void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& 
     } else {
         addForcesKernel->addArg(cc.getFloatForceBuffer());
     }
+    status.initialize<int>(cc, 1, "mlStatus");
+    status.upload(std::vector<int>{0});
+    statusEvent = cc.createEvent();
+    addForcesKernel->addArg(status);
     addEnergyKernel = program->createKernel("addMLEnergy");
     addSharedArg(addEnergyKernel, energy);
     addEnergyKernel->addArg(cc.getEnergyBuffer());
+    addEnergyKernel->addArg(status);
     if (evaluator->usesNeighborList()) {
         int realSize = modelRealIsDouble ? sizeof(double) : sizeof(float);
         refPositions.initialize(cc, std::max(1, 3 * numML), realSize, "mlReferencePositions");
@@ -192,6 +196,7 @@ void CommonCalcMRLForceKernel::setListCapacity(int newCapacity) {
         TorchScope scope(*this);
         allocateShared(edgeIndex, {2, capacity}, torch::kInt64, "mlEdgeIndex");
         allocateShared(edgeShift, {capacity, 3}, evaluator->getDtype(), "mlEdgeShift");
+        sharedArraysChanged();
     }
     bool isDouble = modelRealIsDouble;
     checkKernel = program->createKernel("checkNeighborList");
@@ -223,7 +228,6 @@ void CommonCalcMRLForceKernel::setListCapacity(int newCapacity) {
     writeKernel->addArg(refPositions);
     addReal(writeKernel, isDouble, 2.0 * (evaluator->getCutoff() + skin)); // padding edges: beyond the cutoff
     forceRebuild = true;
-    sharedArraysChanged();
 }
 
 // Where each ML atom sits in the context's arrays: found again only after the context reorders atoms.
@@ -283,14 +287,14 @@ void CommonCalcMRLForceKernel::enqueueNeighborList() {
     countKernel->execute(numML);
     scanKernel->execute(GroupSize, GroupSize);
     writeKernel->execute(std::max(numML, capacity));
-    listInfo.download(listInfoHost(), false);
+    listInfo.download(hostSummary(), false);
     listEvent->enqueue();
     forceRebuild = false;
 }
 
 bool CommonCalcMRLForceKernel::listOverflowed() {
     listEvent->wait();
-    const int* info = listInfoHost();
+    const int* info = hostSummary();
     if (info[2] != 0)
         throw OpenMMException("MRLForce: particle positions are not finite (NaN or infinity); the "
                               "simulation has become unstable. Use a smaller time step or minimize first.");
@@ -298,6 +302,7 @@ bool CommonCalcMRLForceKernel::listOverflowed() {
     if (!listRebuilt)
         return false;
     int total = info[1];
+    listedEdges = std::min(total, capacity);
     if (total > capacity) {
         setListCapacity(capacityFor(total));
         return true;
@@ -315,14 +320,32 @@ std::vector<torch::Tensor> CommonCalcMRLForceKernel::modelGeometry() const {
     return {};
 }
 
+// The host path passes the model only the listed edges within the cutoff (an O(E) pass, as the Reference
+// and CPU platforms do): the model does no work for skin and padding edges, and its input is the same as
+// on those platforms.
+std::vector<torch::Tensor> CommonCalcMRLForceKernel::edgesWithinCutoff() const {
+    torch::NoGradGuard noGrad;
+    torch::Tensor index = edgeIndex.tensor.narrow(1, 0, listedEdges);
+    torch::Tensor shift = edgeShift.tensor.narrow(0, 0, listedEdges);
+    torch::Tensor delta =
+        positions.tensor.index_select(0, index[1]) - positions.tensor.index_select(0, index[0]) + shift;
+    double cutoff = evaluator->getCutoff();
+    torch::Tensor kept = ((delta * delta).sum(1) < cutoff * cutoff).nonzero().squeeze(1);
+    return {index.index_select(1, kept), shift.index_select(0, kept)};
+}
+
 double CommonCalcMRLForceKernel::runModelOnHost(bool includeForces) {
     positions.array.download(positions.tensor.data_ptr());
-    if (evaluator->usesNeighborList() && listRebuilt) {
-        edgeIndex.array.download(edgeIndex.tensor.data_ptr());
-        edgeShift.array.download(edgeShift.tensor.data_ptr());
+    std::vector<torch::Tensor> geometry = modelGeometry();
+    if (evaluator->usesNeighborList()) {
+        if (listRebuilt) {
+            edgeIndex.array.download(edgeIndex.tensor.data_ptr());
+            edgeShift.array.download(edgeShift.tensor.data_ptr());
+        }
+        geometry = edgesWithinCutoff();
     }
     evaluator->setGlobals(globalBuffer);
-    MRLModelOutput output = evaluator->run(positions.tensor, modelGeometry(), includeForces);
+    MRLModelOutput output = evaluator->run(positions.tensor, geometry, includeForces);
     double value = MRLEvaluator::checkedEnergy(output.energy);
     if (includeForces) {
         std::vector<double> hostForces;
@@ -341,6 +364,7 @@ double CommonCalcMRLForceKernel::execute(ContextImpl& context, bool includeForce
     ContextSelector selector(cc);
     if (numML == 0)
         return 0.0;
+    checkStatus();
     if (atomOrderChanged)
         updateAtomOrder();
     updateBox(context);
@@ -356,11 +380,14 @@ double CommonCalcMRLForceKernel::execute(ContextImpl& context, bool includeForce
             enqueueNeighborList();
         return runModelOnHost(includeForces);
     }
-    MRLModelOutput output = runModelOnDevice(includeForces);
+    runModelOnDevice(includeForces);
     if (includeForces)
         addForcesKernel->execute(numML);
     if (includeEnergy)
         addEnergyKernel->execute(1);
+    status.download(hostSummary() + 4, false);
+    statusEvent->enqueue();
+    statusPending = true;
     // The host waits for the neighbor-list summary only now, with the model already queued: the GPU never
     // idles for it.  A list that did not fit invalidates this step's forces, and OpenMM computes them again.
     if (useList && listOverflowed()) {
@@ -369,7 +396,21 @@ double CommonCalcMRLForceKernel::execute(ContextImpl& context, bool includeForce
     }
     if (includeForces && evaluator->hasDerivatives()) {
         TorchScope scope(*this);
-        evaluator->addDerivatives(output, cc.getEnergyParamDerivWorkspace());
+        evaluator->addDerivatives(deviceOutput, cc.getEnergyParamDerivWorkspace());
     }
     return 0.0;
+}
+
+// The device path checks the model's output on the GPU and reports it one step late, without waiting:
+// by the next step the summary has long arrived.
+void CommonCalcMRLForceKernel::checkStatus() {
+    if (!statusPending)
+        return;
+    statusEvent->wait();
+    statusPending = false;
+    if (hostSummary()[4] != 0) {
+        status.upload(std::vector<int>{0});
+        throw OpenMMException("MRLForce: the model returned a non-finite energy or force in the previous step. Check "
+                              "the positions (overlapping atoms?), the time step and the model.");
+    }
 }

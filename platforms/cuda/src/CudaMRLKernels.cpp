@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "CudaMRLKernels.h"
+#include "internal/MRLModel.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/common/ContextSelector.h"
 #include "openmm/cuda/CudaContext.h"
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime_api.h>
 
 using namespace MRLPlugin;
 using namespace OpenMM;
@@ -22,6 +26,8 @@ static std::string propertyOr(const MRLForce& force, const std::string& name, co
     return it == force.getProperties().end() || it->second.empty() ? fallback : it->second;
 }
 
+namespace {
+
 /** Makes the device's primary context (LibTorch's) current for its lifetime. */
 class PrimaryContextScope {
 public:
@@ -34,48 +40,57 @@ public:
     PrimaryContextScope& operator=(const PrimaryContextScope&) = delete;
 };
 
-/** LibTorch's side for its lifetime: the primary context current and the model stream LibTorch's stream. */
-class CudaCalcMRLForceKernel::TorchSide {
+/**
+ * LibTorch's side: the primary context current, then the kernel's model stream as LibTorch's current stream;
+ * undone in the reverse order.  Each scope holds its own, so scopes nest.
+ */
+class CudaTorchGuard : public CommonCalcMRLForceKernel::TorchGuard {
 public:
-    explicit TorchSide(CudaCalcMRLForceKernel& owner) : owner(owner) { owner.enterTorch(); }
-    ~TorchSide() { owner.leaveTorch(); }
-    TorchSide(const TorchSide&) = delete;
-    TorchSide& operator=(const TorchSide&) = delete;
+    CudaTorchGuard(CUcontext context, CUstream stream, c10::DeviceIndex device)
+        : context(context), stream(c10::cuda::getStreamFromExternal(stream, device)) {}
 
 private:
-    CudaCalcMRLForceKernel& owner;
+    PrimaryContextScope context;
+    c10::cuda::CUDAStreamGuard stream;
 };
+
+} // namespace
 
 CudaCalcMRLForceKernel::CudaCalcMRLForceKernel(const std::string& name, const Platform& platform, CudaContext& cu)
     : CommonCalcMRLForceKernel(name, platform, cu), cu(cu) {
     check(cuDevicePrimaryCtxRetain(&primaryContext, cu.getDevice()), "cuDevicePrimaryCtxRetain");
 }
 
+// A destructor must not throw: errors are ignored here.  OpenMM's queue and the model stream are drained
+// before the tensors that their kernels use go back to LibTorch.
 CudaCalcMRLForceKernel::~CudaCalcMRLForceKernel() {
     {
-        PrimaryContextScope scope(primaryContext);
+        ContextSelector selector(cu);
+        cuStreamSynchronize(cu.getCurrentStream());
+        if (inputsReady != nullptr)
+            cuEventDestroy(inputsReady);
+        if (pinnedSummary != nullptr)
+            cuMemFreeHost(pinnedSummary);
+    }
+    if (cuCtxPushCurrent(primaryContext) == CUDA_SUCCESS) {
         if (modelStream != nullptr) {
-            // Nothing may still run on the stream, and LibTorch's blocks of it go back before it is destroyed.
             cuStreamSynchronize(modelStream);
-            c10::cuda::CUDAStreamGuard guard(c10::cuda::getStreamFromExternal(modelStream, modelDevice().index()));
-            graph.reset();
-            graphOutput = MRLModelOutput();
-            for (SharedArray* shared : {&positions, &forces, &energy, &edgeIndex, &edgeShift})
-                shared->tensor = torch::Tensor();
-            boxTensor = torch::Tensor();
-            evaluator.reset();
+            try {
+                c10::cuda::CUDAStreamGuard guard(c10::cuda::getStreamFromExternal(modelStream, modelDevice().index()));
+                graph.reset();
+                deviceOutput = MRLModelOutput();
+                for (SharedArray* shared : {&positions, &forces, &energy, &edgeIndex, &edgeShift})
+                    shared->tensor = torch::Tensor();
+                boxTensor = torch::Tensor();
+                evaluator.reset();
+            } catch (...) {
+            }
+            cuStreamDestroy(modelStream);
         }
         if (modelDone != nullptr)
             cuEventDestroy(modelDone);
-        if (modelStream != nullptr)
-            cuStreamDestroy(modelStream);
-    }
-    {
-        ContextSelector selector(cu);
-        if (inputsReady != nullptr)
-            cuEventDestroy(inputsReady);
-        if (pinnedListInfo != nullptr)
-            cuMemFreeHost(pinnedListInfo);
+        CUcontext popped;
+        cuCtxPopCurrent(&popped);
     }
     cuDevicePrimaryCtxRelease(cu.getDevice());
 }
@@ -84,27 +99,20 @@ torch::Device CudaCalcMRLForceKernel::modelDevice() const {
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cu.getDeviceIndex()));
 }
 
-void CudaCalcMRLForceKernel::enterTorch() {
-    check(cuCtxPushCurrent(primaryContext), "cuCtxPushCurrent");
-    streamGuard.emplace(c10::cuda::getStreamFromExternal(modelStream, modelDevice().index()));
-}
-
-void CudaCalcMRLForceKernel::leaveTorch() {
-    streamGuard.reset();
-    CUcontext popped;
-    cuCtxPopCurrent(&popped);
+std::unique_ptr<CommonCalcMRLForceKernel::TorchGuard> CudaCalcMRLForceKernel::guardTorch() {
+    return std::make_unique<CudaTorchGuard>(primaryContext, modelStream, modelDevice().index());
 }
 
 void CudaCalcMRLForceKernel::initialize(const System& system, const MRLForce& force, const MRLRegion& region) {
     useGraphs = propertyOr(force, "UseCUDAGraphs", "false") == "true";
-    warmupSteps = std::stoi(propertyOr(force, "CUDAGraphWarmupSteps", "2"));
+    // At least one eager step: cuBLAS handles and TorchScript's profiling happen before the capture.
+    warmupSteps = std::max(1, std::stoi(propertyOr(force, "CUDAGraphWarmupSteps", "2")));
     {
         ContextSelector selector(cu);
         check(cuEventCreate(&inputsReady, CU_EVENT_DISABLE_TIMING), "cuEventCreate");
-        check(cuMemHostAlloc(reinterpret_cast<void**>(&pinnedListInfo), 4 * sizeof(int), CU_MEMHOSTALLOC_PORTABLE),
+        check(cuMemHostAlloc(reinterpret_cast<void**>(&pinnedSummary), 8 * sizeof(int), CU_MEMHOSTALLOC_PORTABLE),
               "cuMemHostAlloc");
-        for (int i = 0; i < 4; i++)
-            pinnedListInfo[i] = 0;
+        std::fill(pinnedSummary, pinnedSummary + 8, 0);
     }
     {
         PrimaryContextScope scope(primaryContext);
@@ -116,54 +124,67 @@ void CudaCalcMRLForceKernel::initialize(const System& system, const MRLForce& fo
 
 void CudaCalcMRLForceKernel::sharedArraysChanged() {
     graph.reset();
-    graphOutput = MRLModelOutput();
+    deviceOutput = MRLModelOutput();
     eagerSteps = 0;
 }
 
-// One model call on the current (model) stream, its forces and energy copied into the shared arrays.
-MRLModelOutput CudaCalcMRLForceKernel::runModel(bool includeForces) {
-    MRLModelOutput output = evaluator->run(positions.tensor, modelGeometry(), includeForces);
+// One model call on the model stream, its forces and energy copied into the shared arrays.
+void CudaCalcMRLForceKernel::runModel(bool includeForces) {
+    deviceOutput = evaluator->run(positions.tensor, modelGeometry(), includeForces);
     torch::NoGradGuard noGrad;
     if (includeForces)
-        forces.tensor.copy_(output.forces.reshape({evaluator->getNumAtoms(), 3}));
-    energy.tensor.copy_(output.energy.detach().reshape({1}));
-    return output;
+        forces.tensor.copy_(deviceOutput.forces.reshape({evaluator->getNumAtoms(), 3}));
+    energy.tensor.copy_(deviceOutput.energy.detach().reshape({1}));
 }
 
-MRLModelOutput CudaCalcMRLForceKernel::runModelOnDevice(bool includeForces) {
+// Capture the model in a CUDA graph in a private memory pool.  If the capture fails, the stream leaves
+// capture mode and the pool is given back, so that LibTorch stays usable, and the error names the property.
+void CudaCalcMRLForceKernel::captureGraph() {
+    c10::DeviceIndex device = modelDevice().index();
+    at::cuda::MempoolId_t pool = at::cuda::graph_pool_handle();
+    graph = std::make_unique<at::cuda::CUDAGraph>();
+    graph->capture_begin(pool);
+    try {
+        runModel(true);
+        graph->capture_end();
+    } catch (const std::exception& e) {
+        CUgraph partial = nullptr;
+        if (cuStreamEndCapture(modelStream, &partial) == CUDA_SUCCESS && partial != nullptr)
+            cuGraphDestroy(partial);
+        (void)cudaGetLastError();
+        deviceOutput = MRLModelOutput();
+        try {
+            c10::cuda::CUDACachingAllocator::endAllocateToPool(device, pool);
+            c10::cuda::CUDACachingAllocator::releasePool(device, pool);
+        } catch (...) {
+        }
+        graph.reset();
+        throw OpenMMException(std::string("MRLForce: capturing the model in a CUDA graph failed (set the "
+                                          "UseCUDAGraphs property to false to run it without): ") +
+                              describeTorchError(e));
+    }
+}
+
+void CudaCalcMRLForceKernel::runModelOnDevice(bool includeForces) {
     CUstream openmmStream = cu.getCurrentStream();
     check(cuEventRecord(inputsReady, openmmStream), "cuEventRecord");
-    MRLModelOutput output;
     {
-        TorchSide side(*this);
+        CudaTorchGuard guard(primaryContext, modelStream, modelDevice().index());
         check(cuStreamWaitEvent(modelStream, inputsReady, 0), "cuStreamWaitEvent");
         evaluator->setGlobals(globalBuffer);
         if (!useGraphs) {
-            output = runModel(includeForces);
+            runModel(includeForces);
         } else if (graph) {
-            graph->replay();
-            output = graphOutput;
+            graph->replay(); // refreshes deviceOutput, the captured outputs, and the shared arrays
         } else if (eagerSteps < warmupSteps) {
-            output = runModel(true);
+            runModel(true);
             eagerSteps++;
         } else {
-            graph = std::make_unique<at::cuda::CUDAGraph>();
-            try {
-                graph->capture_begin();
-                graphOutput = runModel(true);
-                graph->capture_end();
-            } catch (const std::exception& e) {
-                graph.reset();
-                throw OpenMMException(std::string("MRLForce: capturing the model in a CUDA graph failed (set the "
-                                                  "UseCUDAGraphs property to false to run it without): ") +
-                                      e.what());
-            }
+            captureGraph();
             graph->replay();
-            output = graphOutput;
         }
         check(cuEventRecord(modelDone, modelStream), "cuEventRecord");
     }
     // OpenMM's next work (adding the forces and energy) waits for the model on the GPU, not on the host.
     check(cuStreamWaitEvent(openmmStream, modelDone, 0), "cuStreamWaitEvent");
-    return output;
 }

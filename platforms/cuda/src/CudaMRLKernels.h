@@ -8,7 +8,6 @@
 #include <c10/cuda/CUDAStream.h>
 #include <cuda.h>
 #include <memory>
-#include <optional>
 
 namespace OpenMM {
 class CudaContext;
@@ -41,25 +40,22 @@ public:
 
 protected:
     torch::Device modelDevice() const override;
-    void enterTorch() override;
-    void leaveTorch() override;
-    MRLModelOutput runModelOnDevice(bool includeForces) override;
-    int* listInfoHost() override { return pinnedListInfo; }
+    std::unique_ptr<TorchGuard> guardTorch() override;
+    void runModelOnDevice(bool includeForces) override;
+    int* hostSummary() override { return pinnedSummary; }
     void sharedArraysChanged() override;
 
 private:
-    class TorchSide;
-    MRLModelOutput runModel(bool includeForces);
-    std::optional<c10::cuda::CUDAStreamGuard> streamGuard;
+    void runModel(bool includeForces);
+    void captureGraph();
     OpenMM::CudaContext& cu;
     CUcontext primaryContext = nullptr;
     CUstream modelStream = nullptr;
     CUevent inputsReady = nullptr, modelDone = nullptr;
-    int* pinnedListInfo = nullptr;
+    int* pinnedSummary = nullptr;
     bool useGraphs = false;
     int warmupSteps = 2, eagerSteps = 0;
     std::unique_ptr<at::cuda::CUDAGraph> graph;
-    MRLModelOutput graphOutput;
 };
 
 } // namespace MRLPlugin
