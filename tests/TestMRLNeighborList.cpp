@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The engine-side neighbor list against brute force, in open, rectangular and triclinic boxes.
-#include "internal/MRLNeighborList.h"
 #include "MRLTestUtilities.h"
+#include "internal/MRLNeighborList.h"
 #include <set>
 #include <tuple>
 

@@ -286,7 +286,7 @@ void CommonCalcMRLForceKernel::enqueueNeighborList() {
     checkKernel->execute(GroupSize, GroupSize);
     countKernel->execute(numML);
     scanKernel->execute(GroupSize, GroupSize);
-    writeKernel->execute(std::max(numML, capacity));
+    writeKernel->execute(numML); // its grid-stride loop also covers the padding slots
     listInfo.download(hostSummary(), false);
     listEvent->enqueue();
     forceRebuild = false;
