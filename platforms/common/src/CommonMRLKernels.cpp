@@ -206,22 +206,20 @@ void CommonCalcMRLForceKernel::setListCapacity(int newCapacity) {
     addReal(checkKernel, isDouble, 0.0); // 3: the squared half skin, nm^2
     checkKernel->addArg(1);              // 4: force a rebuild
     checkKernel->addArg(listInfo);
-    countKernel = program->createKernel("countNeighbors");
-    addSharedArg(countKernel, positions);
-    countKernel->addArg(numML);
-    countKernel->addArg(periodic ? 1 : 0);
-    countKernel->addArg(boxVectors);
-    addReal(countKernel, isDouble, 0.0); // 4: the squared reach, nm^2
-    countKernel->addArg(listInfo);
-    countKernel->addArg(neighborSlots);
-    writeKernel = program->createKernel("writeNeighbors");
-    addSharedArg(writeKernel, positions);
-    writeKernel->addArg(numML);
-    writeKernel->addArg(periodic ? 1 : 0);
-    writeKernel->addArg(boxVectors);
-    addReal(writeKernel, isDouble, 0.0); // 4: the squared reach, nm^2
-    writeKernel->addArg(listInfo);
-    writeKernel->addArg(neighborSlots);
+    // The two search kernels begin with the same arguments; argument 4 is the squared reach, nm^2.
+    auto searchKernel = [&](const std::string& name) {
+        ComputeKernel kernel = program->createKernel(name);
+        addSharedArg(kernel, positions);
+        kernel->addArg(numML);
+        kernel->addArg(periodic ? 1 : 0);
+        kernel->addArg(boxVectors);
+        addReal(kernel, isDouble, 0.0);
+        kernel->addArg(listInfo);
+        kernel->addArg(neighborSlots);
+        return kernel;
+    };
+    countKernel = searchKernel("countNeighbors");
+    writeKernel = searchKernel("writeNeighbors");
     writeKernel->addArg(capacity);
     addSharedArg(writeKernel, edgeIndex);
     addSharedArg(writeKernel, edgeShift);
