@@ -157,3 +157,27 @@ def test_cuda_list_regrows_and_graph_is_captured_again():
         e_cuda, f_cuda = _forces(cuda, coordinates)
         assert e_cuda == pytest.approx(e_ref, rel=1e-8)
         assert np.abs(f_cuda - f_ref).max() < 1e-7 * np.abs(f_ref).max()
+
+
+@needs_cuda
+def test_shipped_head_runs_on_the_gpu_without_host_synchronisation():
+    module = torch.jit.load(HEAD, map_location="cuda")
+    positions, z, molecules, edge = _water_box(200)
+    pos = torch.tensor(positions, dtype=torch.float32, device="cuda", requires_grad=True)
+    with torch.no_grad():
+        delta = pos[None] - pos[:, None]
+        delta -= torch.round(delta / edge) * edge
+        pairs = ((delta * delta).sum(-1) < module.cutoff_nm ** 2).nonzero()
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+        shift = delta[pairs[:, 0], pairs[:, 1]] - (pos[pairs[:, 1]] - pos[pairs[:, 0]])
+    zt = torch.tensor(z, device="cuda")
+    mt = torch.tensor(molecules, device="cuda")
+    edge_index = pairs.t().contiguous()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        energy = module(pos, zt, mt, edge_index, shift)
+        forces = -torch.autograd.grad([energy], [pos])[0]
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert torch.isfinite(forces).all()

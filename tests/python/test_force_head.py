@@ -195,3 +195,15 @@ def test_atoms_the_head_does_not_know_are_refused():
     z[0] = 0  # a virtual site
     with pytest.raises(openmm.OpenMMException, match="atomic numbers 1 to 54"):
         context_energy_forces(module, z, mol, x)
+
+
+def test_element_index_on_the_gpu_path_poisons_unknown_elements_instead_of_reading_them():
+    """On a GPU the head must not read values on the host (per-step synchronisation, no CUDA graphs): an
+    atomic number out of range turns into NaN features, which MRLForce reports as a non-finite output."""
+    from openmmmrl.models.painn import element_index
+    z = torch.tensor([1, 8, 80, 0])
+    safe, poison = element_index(z, 54, strict=False)
+    assert safe.tolist() == [1, 8, 0, 0]
+    assert poison[:2].tolist() == [1.0, 1.0] and torch.isnan(poison[2:]).all()
+    with pytest.raises(ValueError, match="atomic numbers 1 to 54"):
+        element_index(z, 54, strict=True)

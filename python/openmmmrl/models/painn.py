@@ -117,6 +117,21 @@ class _Update(nn.Module):
         return s + a_sv * (uv * wv).sum(1) + a_ss, v + a_vv.unsqueeze(1) * uv
 
 
+def element_index(atomic_numbers: torch.Tensor, max_atomic_number: int, strict: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Atomic numbers safe to index the element tables with, and a factor per atom: 1, or NaN for an atomic
+    number outside 1..max_atomic_number.  ``strict`` raises for such an atom instead; that reads the values
+    on the host, so on a GPU (where a step must not wait for the host, and a CUDA graph cannot) the NaN
+    makes the energy and forces non-finite, which MRLForce reports."""
+    valid = (atomic_numbers >= 1) & (atomic_numbers <= max_atomic_number)
+    if strict and not bool(valid.all()):
+        raise ValueError("the force head knows atomic numbers 1 to " + str(max_atomic_number) +
+                         "; an atom outside that range (a virtual site?) must be left out of the ML region")
+    safe = torch.where(valid, atomic_numbers, torch.zeros_like(atomic_numbers))
+    poison = torch.where(valid, torch.ones(valid.shape, dtype=torch.float32, device=valid.device),
+                         torch.full(valid.shape, float("nan"), dtype=torch.float32, device=valid.device))
+    return safe, poison
+
+
 class EquivariantTrunk(nn.Module):
     """Scalar features s[N,F] (invariant) and vector features v[N,3,F] (equivariant) of a graph."""
 
@@ -133,9 +148,7 @@ class EquivariantTrunk(nn.Module):
 
     def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
                 edge_index: torch.Tensor, edge_shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        if bool((atomic_numbers < 1).any()) or bool((atomic_numbers > self.max_atomic_number).any()):
-            raise ValueError("the force head knows atomic numbers 1 to " + str(self.max_atomic_number) +
-                             "; an atom outside that range (a virtual site?) must be left out of the ML region")
+        z, poison = element_index(atomic_numbers, self.max_atomic_number, strict=not positions.is_cuda)
         source, target = edge_index[0], edge_index[1]
         delta = torch.index_select(positions, 0, target) - torch.index_select(positions, 0, source) + edge_shift
         r = torch.sqrt((delta * delta).sum(-1) + 1e-12)
@@ -143,7 +156,7 @@ class EquivariantTrunk(nn.Module):
         basis = self.basis(r)
         inter = (torch.index_select(molecule_index, 0, source) != torch.index_select(molecule_index, 0, target)).to(positions.dtype)
         filter_input = torch.cat([basis, basis * inter.unsqueeze(-1)], dim=-1)
-        s = self.embedding(atomic_numbers).to(positions.dtype)
+        s = self.embedding(z).to(positions.dtype) * poison.to(positions.dtype).unsqueeze(-1)
         v = torch.zeros(s.shape[0], 3, self.features, dtype=positions.dtype, device=positions.device)
         first = True
         for message, update in zip(self.messages, self.updates):
@@ -189,7 +202,7 @@ class ForceHead(nn.Module):
 
     def atomic_energies(self, s: torch.Tensor, atomic_numbers: torch.Tensor) -> torch.Tensor:
         """Per-atom energies (kJ/mol), [N]."""
-        reference = self.atom_reference[atomic_numbers].to(s.dtype)
+        reference = self.atom_reference[atomic_numbers.clamp(0, self.atom_reference.shape[0] - 1)].to(s.dtype)
         return self.atomic_energy(s).squeeze(-1) * self.energy_scale.to(s.dtype) + reference
 
     def direct_forces(self, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
