@@ -174,6 +174,8 @@ void MRLEvaluator::setGlobals(const std::vector<double>& values) {
 
 MRLModelOutput MRLEvaluator::run(const torch::Tensor& positions, const std::vector<torch::Tensor>& geometry,
                                  bool includeForces) {
+    if (device.is_cpu() && numThreads > 0 && at::get_num_threads() != numThreads)
+        at::set_num_threads(numThreads);
     std::vector<torch::jit::IValue> inputs = {positions};
     if (usesNeighborList())
         inputs.insert(inputs.end(), {atomicNumbers, moleculeIndices});
@@ -251,8 +253,6 @@ void MRLEvaluator::addDerivatives(const MRLModelOutput& output, std::map<std::st
 double MRLEvaluator::compute(const double* positions, const Vec3* boxVectors, const std::vector<double>& globals,
                              bool includeForces, std::vector<double>& forces,
                              std::map<std::string, double>& derivatives) {
-    if (numThreads > 0 && at::get_num_threads() != numThreads)
-        at::set_num_threads(numThreads);
     fill(positionTensor, positions);
     const Vec3* box = periodic ? boxVectors : nullptr;
     std::vector<torch::Tensor> geometry;
