@@ -79,6 +79,7 @@ protected:
 
 private:
     class AtomOrderListener;
+    class StatusCheck;
     class TorchScope;
     bool onDevice() const { return !modelDevice().is_cpu(); }
     void allocateShared(SharedArray& shared, const std::vector<int64_t>& shape, torch::ScalarType type,

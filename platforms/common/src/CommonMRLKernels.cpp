@@ -63,6 +63,24 @@ private:
     bool& changed;
 };
 
+/**
+ * When energy is asked for, the device path's status is checked within the same evaluation (after every
+ * force is queued, so the wait costs almost nothing): a non-finite ML energy is never returned quietly.
+ */
+class CommonCalcMRLForceKernel::StatusCheck : public ComputeContext::ForcePostComputation {
+public:
+    StatusCheck(CommonCalcMRLForceKernel& owner, int forceGroup) : owner(owner), forceGroup(forceGroup) {}
+    double computeForceAndEnergy(bool /*includeForces*/, bool includeEnergy, int groups) override {
+        if (includeEnergy && (groups & (1 << forceGroup)) != 0)
+            owner.checkStatus();
+        return 0.0;
+    }
+
+private:
+    CommonCalcMRLForceKernel& owner;
+    int forceGroup;
+};
+
 /** Holds the subclass's TorchGuard while LibTorch runs. */
 class CommonCalcMRLForceKernel::TorchScope {
 public:
@@ -186,6 +204,7 @@ void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& 
     for (int i = 0; i < force.getNumEnergyParameterDerivatives(); i++)
         cc.addEnergyParameterDerivative(force.getEnergyParameterDerivativeName(i));
     cc.addForce(new MRLForceInfo(slotOfParticle, region));
+    cc.addPostComputation(new StatusCheck(*this, force.getForceGroup()));
     cc.addReorderListener(new AtomOrderListener(atomOrderChanged));
 }
 
@@ -389,6 +408,10 @@ double CommonCalcMRLForceKernel::execute(ContextImpl& context, bool includeForce
     // The host waits for the neighbor-list summary only now, with the model already queued: the GPU never
     // idles for it.  A list that did not fit invalidates this step's forces, and OpenMM computes them again.
     if (useList && listOverflowed()) {
+        // This step is computed again: its status is dropped with it.
+        statusEvent->wait();
+        statusPending = false;
+        status.upload(std::vector<int>{0});
         cc.setForcesValid(false);
         return 0.0;
     }
@@ -399,16 +422,18 @@ double CommonCalcMRLForceKernel::execute(ContextImpl& context, bool includeForce
     return 0.0;
 }
 
-// The device path checks the model's output on the GPU and reports it one step late, without waiting:
-// by the next step the summary has long arrived.
+// The device path checks the model's output on the GPU; the host reads the flag at the next step (by then
+// it has long arrived) or, when energy is asked for, at the end of the same evaluation (StatusCheck).
 void CommonCalcMRLForceKernel::checkStatus() {
     if (!statusPending)
         return;
+    ContextSelector selector(cc);
     statusEvent->wait();
     statusPending = false;
     if (hostSummary()[4] != 0) {
         status.upload(std::vector<int>{0});
-        throw OpenMMException("MRLForce: the model returned a non-finite energy or force in the previous step. Check "
-                              "the positions (overlapping atoms?), the time step and the model.");
+        throw OpenMMException("MRLForce: the model returned a non-finite energy or force on the GPU (in this "
+                              "evaluation or the step before). Check the positions (overlapping atoms?), the time "
+                              "step and the model.");
     }
 }

@@ -5,7 +5,6 @@
 #include "openmm/common/ContextSelector.h"
 #include "openmm/cuda/CudaContext.h"
 #include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime_api.h>
 
@@ -64,13 +63,14 @@ CudaCalcMRLForceKernel::CudaCalcMRLForceKernel(const std::string& name, const Pl
 // A destructor must not throw: errors are ignored here.  OpenMM's queue and the model stream are drained
 // before the tensors that their kernels use go back to LibTorch.
 CudaCalcMRLForceKernel::~CudaCalcMRLForceKernel() {
-    {
-        ContextSelector selector(cu);
+    if (cuCtxPushCurrent(cu.getContext()) == CUDA_SUCCESS) {
         cuStreamSynchronize(cu.getCurrentStream());
         if (inputsReady != nullptr)
             cuEventDestroy(inputsReady);
         if (pinnedSummary != nullptr)
             cuMemFreeHost(pinnedSummary);
+        CUcontext popped;
+        cuCtxPopCurrent(&popped);
     }
     if (cuCtxPushCurrent(primaryContext) == CUDA_SUCCESS) {
         if (modelStream != nullptr) {
@@ -137,28 +137,33 @@ void CudaCalcMRLForceKernel::runModel(bool includeForces) {
     energy.tensor.copy_(deviceOutput.energy.detach().reshape({1}));
 }
 
-// Capture the model in a CUDA graph in a private memory pool.  If the capture fails, the stream leaves
-// capture mode and the pool is given back, so that LibTorch stays usable, and the error names the property.
+// Capture the model in a CUDA graph.  If the capture fails, capture_end() takes the stream out of capture
+// mode and ends the allocator's routing into the graph's pool, and reset() gives the pool back (once), so
+// that LibTorch stays usable; the error names the property.
 void CudaCalcMRLForceKernel::captureGraph() {
-    c10::DeviceIndex device = modelDevice().index();
-    at::cuda::MempoolId_t pool = at::cuda::graph_pool_handle();
     graph = std::make_unique<at::cuda::CUDAGraph>();
-    graph->capture_begin(pool);
+    bool capturing = false;
     try {
+        graph->capture_begin();
+        capturing = true;
         runModel(true);
+        capturing = false;
         graph->capture_end();
     } catch (const std::exception& e) {
-        CUgraph partial = nullptr;
-        if (cuStreamEndCapture(modelStream, &partial) == CUDA_SUCCESS && partial != nullptr)
-            cuGraphDestroy(partial);
+        if (capturing) {
+            try {
+                graph->capture_end();
+            } catch (...) {
+                // An invalidated capture: capture_end() has still ended it before reporting that.
+            }
+        }
         (void)cudaGetLastError();
         deviceOutput = MRLModelOutput();
         try {
-            c10::cuda::CUDACachingAllocator::endAllocateToPool(device, pool);
-            c10::cuda::CUDACachingAllocator::releasePool(device, pool);
+            graph.reset();
         } catch (...) {
+            (void)graph.release(); // leaked rather than terminating the process
         }
-        graph.reset();
         throw OpenMMException(std::string("MRLForce: capturing the model in a CUDA graph failed (set the "
                                           "UseCUDAGraphs property to false to run it without): ") +
                               describeTorchError(e));
