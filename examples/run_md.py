@@ -57,6 +57,8 @@ def make_force(args, topology, residues):
     force.setMoleculeIndices([i for i, residue in enumerate(residues) for _ in residue.atoms()])
     force.setUsesPeriodicBoundaryConditions(force.getInterface() == "graph/1")
     force.setForceGroup(1)
+    if args.cuda_graphs:
+        force.setProperty("UseCUDAGraphs", "true")
     return force, len(atoms)
 
 
@@ -75,7 +77,9 @@ def main():
     parser.add_argument("--steps", type=int, default=500, help="MD steps with the ML term")
     parser.add_argument("--timestep-fs", type=float, default=2.0, help="time step, fs")
     parser.add_argument("--temperature", type=float, default=300.0, help="Langevin temperature, K")
-    parser.add_argument("--platform", default="CPU", help="OpenMM platform (Reference, CPU, ...)")
+    parser.add_argument("--platform", default="CPU", help="OpenMM platform (Reference, CPU, OpenCL, CUDA)")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="on CUDA, replay the model as a CUDA graph (the UseCUDAGraphs property)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (velocities, thermostat, toy weights)")
     parser.add_argument("--report-interval", type=int, default=100, help="steps between energy reports")
     args = parser.parse_args()
