@@ -7,6 +7,8 @@
 #
 #   run(command="bash scripts/gpu-check.sh", carry=[".gpu"], timeout_s=600)
 #   bash scripts/gpu-check.sh --bench-only     # skip the tests
+#   bash scripts/gpu-check.sh --sanitize       # the CUDA C++ tests in mixed precision under compute-sanitizer
+#                                              # (memcheck, then racecheck): cross-context pointers, races
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -41,6 +43,17 @@ grep "CUDA kernel" "$out/configure.log" | tee -a "$out/summary.txt"
 cmake --build /tmp/mrl-build -j "$(nproc)" >"$out/build.log" 2>&1 || { grep -E "error|Error" -A3 "$out/build.log" | head -40; exit 1; }
 cmake --install /tmp/mrl-build >/dev/null || exit 1
 status=0
+if [ "${1:-}" = "--sanitize" ]; then
+  command -v compute-sanitizer >/dev/null || { say "no compute-sanitizer on this machine"; exit 2; }
+  python3 tests/models/make_models.py /tmp/mrl-build/tests/models >/dev/null # the tests' models (CMake: MRL_TEST_MODELS)
+  for tool in memcheck racecheck; do
+    say "compute-sanitizer --tool $tool"
+    compute-sanitizer --tool "$tool" --error-exitcode 3 /tmp/mrl-build/tests/TestMRL \
+      --gtest_filter='*CUDA_mixed*:*DeviceList*/CUDA' >"$out/sanitize-$tool.log" 2>&1 || status=1
+    tail -4 "$out/sanitize-$tool.log" | tee -a "$out/summary.txt"
+  done
+  exit $status
+fi
 if [ "${1:-}" != "--bench-only" ]; then
   say "C++ tests on CUDA"
   ctest --test-dir /tmp/mrl-build -R "CUDA|MakeTestModels" --output-on-failure >"$out/ctest.log" 2>&1 || status=1
