@@ -359,7 +359,7 @@ TEST(MRLForce, NeighborListFollowsAtomsDuringDynamics) {
 // longest edge.  On CUDA the model gets the device arrays themselves, so E is the capacity and the longest
 // edge a padding edge, 2 (cutoff + skin); OpenCL runs the model on the host and passes the listed edges
 // within the cutoff, so its energy is Reference's exactly (a padding edge inside the cutoff would show).
-class MRLForceDeviceList : public ::testing::TestWithParam<std::string> {
+class MRLForceOnGpuPlatform : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
         loadPlatforms();
@@ -370,7 +370,7 @@ protected:
     Platform& platform() { return Platform::getPlatformByName(GetParam()); }
 };
 
-TEST_P(MRLForceDeviceList, CapacityGrowsShrinksAndPadsBeyondTheCutoff) {
+TEST_P(MRLForceOnGpuPlatform, DeviceListCapacityGrowsShrinksAndPadsBeyondTheCutoff) {
     int n = 50;
     std::unique_ptr<System> system(makeSystem(n));
     MRLForce* force = makeGraphForce("longest_edge.pt", n, false);
@@ -414,7 +414,7 @@ TEST_P(MRLForceDeviceList, CapacityGrowsShrinksAndPadsBeyondTheCutoff) {
     capacity(dense, "dense again");
 }
 
-TEST_P(MRLForceDeviceList, ForcesFollowReferenceThroughGrowthAndDynamics) {
+TEST_P(MRLForceOnGpuPlatform, DeviceListForcesFollowReferenceThroughGrowthAndDynamics) {
     for (const Vec3* box : {rectangular, triclinic}) {
         SCOPED_TRACE(box == rectangular ? "rectangular box" : "triclinic box");
         int n = 40;
@@ -448,7 +448,26 @@ TEST_P(MRLForceDeviceList, ForcesFollowReferenceThroughGrowthAndDynamics) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Platforms, MRLForceDeviceList, ::testing::Values("OpenCL", "CUDA"),
+// A non-finite energy or force is an error on the GPU platforms too.  OpenCL checks on the host; CUDA flags
+// it on the device and reports it when the energy is asked for (or at the next step).
+TEST_P(MRLForceOnGpuPlatform, NonFiniteModelOutputsAreErrors) {
+    for (const std::string name : {"nan_energy.pt", "nan_forces.pt"}) {
+        SCOPED_TRACE(name);
+        std::unique_ptr<System> system(makeSystem(5));
+        system->addForce(new MRLForce(model(name)));
+        VerletIntegrator integrator(0.001);
+        Context context(*system, integrator, platform());
+        context.setPositions(randomPositions(5, 1.0, 3));
+        try {
+            context.getState(State::Energy | State::Forces);
+            ADD_FAILURE() << "no error for a non-finite model output";
+        } catch (const OpenMMException& e) {
+            EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Platforms, MRLForceOnGpuPlatform, ::testing::Values("OpenCL", "CUDA"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 } // namespace
