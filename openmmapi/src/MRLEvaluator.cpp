@@ -98,29 +98,10 @@ MRLEvaluator::MRLEvaluator(const MRLForce& force, const MRLRegion& region, const
 void MRLEvaluator::updateGraph(const double* r, const Vec3* boxVectors) {
     neighborList->update(r, getNumAtoms(), boxVectors);
     int numListed = neighborList->getNumEdges();
-    const int64_t* index = neighborList->getEdgeIndex().data();
-    const double* shift = neighborList->getEdgeShift().data();
-    double cutoff2 = cutoff * cutoff;
-    keptSources.clear();
-    keptTargets.clear();
-    keptShifts.clear();
-    for (int e = 0; e < numListed; e++) {
-        int64_t i = index[e], j = index[numListed + e];
-        double dx = r[3 * j] - r[3 * i] + shift[3 * e], dy = r[3 * j + 1] - r[3 * i + 1] + shift[3 * e + 1],
-               dz = r[3 * j + 2] - r[3 * i + 2] + shift[3 * e + 2];
-        if (dx * dx + dy * dy + dz * dz < cutoff2) {
-            keptSources.push_back(i);
-            keptTargets.push_back(j);
-            keptShifts.insert(keptShifts.end(), {shift[3 * e], shift[3 * e + 1], shift[3 * e + 2]});
-        }
-    }
-    int64_t numEdges = static_cast<int64_t>(keptSources.size());
-    edgeIndex = torch::empty({2, numEdges}, torch::kInt64);
-    std::copy(keptSources.begin(), keptSources.end(), edgeIndex.data_ptr<int64_t>());
-    std::copy(keptTargets.begin(), keptTargets.end(), edgeIndex.data_ptr<int64_t>() + numEdges);
-    edgeShift = torch::from_blob(keptShifts.data(), {numEdges, 3}, torch::kFloat64)
-                    .to(dtype, /*non_blocking=*/false,
-                        /*copy=*/true);
+    std::vector<torch::Tensor> edges = edgesWithinCutoff(r, neighborList->getEdgeIndex().data(), numListed,
+                                                         neighborList->getEdgeShift().data(), numListed, cutoff, dtype);
+    edgeIndex = edges[0];
+    edgeShift = edges[1];
 }
 
 template <typename Real>

@@ -15,6 +15,41 @@
 
 namespace MRLPlugin {
 
+/**
+ * The listed edges shorter than the cutoff, as the model's inputs: edge_index [2, K] (int64) and edge_shift
+ * [K, 3] (dtype), on the CPU.  An O(E) pass over a neighbor list that also holds skin (and padding) edges.
+ *
+ * @param positions  3 coordinates per atom, nm
+ * @param index      the list's [2, stride] row-major edge index: sources, then (at stride) targets
+ * @param shift      the list's [*, 3] periodic shifts, nm
+ * @param numListed  the number of listed edges (the first numListed columns)
+ */
+template <typename Real>
+std::vector<torch::Tensor> edgesWithinCutoff(const Real* positions, const int64_t* index, int64_t stride,
+                                             const Real* shift, int numListed, double cutoff, torch::ScalarType dtype) {
+    std::vector<int64_t> kept;
+    kept.reserve(numListed);
+    const double cutoff2 = cutoff * cutoff;
+    for (int e = 0; e < numListed; e++) {
+        const Real *ri = positions + 3 * index[e], *rj = positions + 3 * index[stride + e], *s = shift + 3 * e;
+        double dx = rj[0] - ri[0] + s[0], dy = rj[1] - ri[1] + s[1], dz = rj[2] - ri[2] + s[2];
+        if (dx * dx + dy * dy + dz * dz < cutoff2)
+            kept.push_back(e);
+    }
+    int64_t numKept = static_cast<int64_t>(kept.size());
+    torch::Tensor edgeIndex = torch::empty({2, numKept}, torch::kInt64);
+    torch::Tensor edgeShift = torch::empty({numKept, 3}, c10::CppTypeToScalarType<Real>::value);
+    int64_t* out = edgeIndex.data_ptr<int64_t>();
+    Real* outShift = edgeShift.data_ptr<Real>();
+    for (int64_t k = 0; k < numKept; k++) {
+        out[k] = index[kept[k]];
+        out[numKept + k] = index[stride + kept[k]];
+        for (int d = 0; d < 3; d++)
+            outShift[3 * k + d] = shift[3 * kept[k] + d];
+    }
+    return {edgeIndex, edgeShift.scalar_type() == dtype ? edgeShift : edgeShift.to(dtype)};
+}
+
 /** What one model call returns, as tensors on the model's device. */
 struct MRLModelOutput {
     torch::Tensor energy;                   ///< one element, kJ/mol
@@ -100,8 +135,6 @@ private:
     std::vector<int> derivativeOfGlobal; // global parameter index of each requested derivative
     std::unique_ptr<MRLNeighborList> neighborList;
     double cutoff = 0.0, skin = 0.0;
-    std::vector<int64_t> keptSources, keptTargets; // edges within the cutoff this step
-    std::vector<double> keptShifts;
 };
 
 } // namespace MRLPlugin

@@ -340,49 +340,14 @@ std::vector<torch::Tensor> CommonCalcMRLForceKernel::modelGeometry() const {
 // The host path passes the model only the listed edges within the cutoff (an O(E) pass, as the Reference
 // and CPU platforms do): the model does no work for skin and padding edges, and its input is the same as
 // on those platforms.
-template <typename Real>
-static void keepWithinCutoff(const Real* r, const int64_t* index, const Real* shift, int listed, int capacity,
-                             double cutoff, std::vector<int64_t>& sources, std::vector<int64_t>& targets,
-                             std::vector<Real>& shifts) {
-    const double cutoff2 = cutoff * cutoff;
-    for (int e = 0; e < listed; e++) {
-        int64_t i = index[e], j = index[capacity + e];
-        double dx = r[3 * j] - r[3 * i] + shift[3 * e], dy = r[3 * j + 1] - r[3 * i + 1] + shift[3 * e + 1],
-               dz = r[3 * j + 2] - r[3 * i + 2] + shift[3 * e + 2];
-        if (dx * dx + dy * dy + dz * dz < cutoff2) {
-            sources.push_back(i);
-            targets.push_back(j);
-            shifts.insert(shifts.end(), {shift[3 * e], shift[3 * e + 1], shift[3 * e + 2]});
-        }
-    }
-}
-
-template <typename Real>
-static std::vector<torch::Tensor> edgeTensors(const std::vector<int64_t>& sources, const std::vector<int64_t>& targets,
-                                              const std::vector<Real>& shifts, torch::ScalarType dtype) {
-    int64_t kept = static_cast<int64_t>(sources.size());
-    torch::Tensor index = torch::empty({2, kept}, torch::kInt64);
-    std::copy(sources.begin(), sources.end(), index.data_ptr<int64_t>());
-    std::copy(targets.begin(), targets.end(), index.data_ptr<int64_t>() + kept);
-    torch::Tensor shift = torch::empty({kept, 3}, dtype);
-    std::copy(shifts.begin(), shifts.end(), shift.data_ptr<Real>());
-    return {index, shift};
-}
-
 std::vector<torch::Tensor> CommonCalcMRLForceKernel::edgesWithinCutoff() const {
-    std::vector<int64_t> sources, targets;
     const int64_t* index = edgeIndex.tensor.data_ptr<int64_t>();
     double cutoff = evaluator->getCutoff();
-    if (modelRealIsDouble) {
-        std::vector<double> shifts;
-        keepWithinCutoff(positions.tensor.data_ptr<double>(), index, edgeShift.tensor.data_ptr<double>(), listedEdges,
-                         capacity, cutoff, sources, targets, shifts);
-        return edgeTensors(sources, targets, shifts, torch::kFloat64);
-    }
-    std::vector<float> shifts;
-    keepWithinCutoff(positions.tensor.data_ptr<float>(), index, edgeShift.tensor.data_ptr<float>(), listedEdges,
-                     capacity, cutoff, sources, targets, shifts);
-    return edgeTensors(sources, targets, shifts, torch::kFloat32);
+    if (modelRealIsDouble)
+        return MRLPlugin::edgesWithinCutoff(positions.tensor.data_ptr<double>(), index, capacity,
+                                            edgeShift.tensor.data_ptr<double>(), listedEdges, cutoff, torch::kFloat64);
+    return MRLPlugin::edgesWithinCutoff(positions.tensor.data_ptr<float>(), index, capacity,
+                                        edgeShift.tensor.data_ptr<float>(), listedEdges, cutoff, torch::kFloat32);
 }
 
 double CommonCalcMRLForceKernel::runModelOnHost(bool includeForces) {
