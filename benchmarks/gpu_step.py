@@ -81,7 +81,6 @@ def bare_model_seconds(model_path, positions, z, molecules, edge, device, dtype,
     """The head's forward + backward on the device, alone: the same atoms, the edges within cutoff + skin."""
     module = torch.jit.load(model_path, map_location=device).to(dtype)
     pos = torch.tensor(positions, dtype=dtype, device=device, requires_grad=True)
-    box = torch.eye(3, dtype=dtype, device=device) * edge
     with torch.no_grad():
         delta = pos[None, :, :] - pos[:, None, :]
         delta -= torch.round(delta / edge) * edge
@@ -91,7 +90,6 @@ def bare_model_seconds(model_path, positions, z, molecules, edge, device, dtype,
     edge_index = pairs.t().contiguous()
     zt = torch.tensor(z, dtype=torch.int64, device=device)
     mt = torch.tensor(molecules, dtype=torch.int64, device=device)
-    del box
 
     def step():
         energy = module(pos, zt, mt, edge_index, shift)
@@ -121,6 +119,7 @@ def bare_model_seconds(model_path, positions, z, molecules, edge, device, dtype,
 
 def all_ml(args, platform, dtype_name):
     positions, z, molecules, edge = water_box(args.all_ml_atoms)
+    cutoff_nm = torch.jit.load(args.model).cutoff_nm
     results = {"atoms": len(z)}
     for graphs in ([False, True] if args.platform == "CUDA" else [False]):
         system = openmm.System()
@@ -137,10 +136,9 @@ def all_ml(args, platform, dtype_name):
         results[f"{key}_step_ms"] = round(step * 1e3, 3)
         results[f"{key}_ns_per_day"] = round(ns_per_day(step, args.dt_fs), 2)
         if args.platform == "CUDA":
-            module = torch.jit.load(args.model)
             bare, edges = bare_model_seconds(args.model, context.getState(getPositions=True).getPositions(
                 asNumpy=True).value_in_unit(unit.nanometer), z, molecules, edge, torch.device("cuda"),
-                torch.float64 if dtype_name == "double" else torch.float32, module.cutoff_nm, 0.05, graphs,
+                torch.float64 if dtype_name == "double" else torch.float32, cutoff_nm, 0.05, graphs,
                 args.repeats)
             results[f"{key}_bare_model_ms"] = round(bare * 1e3, 3)
             results[f"{key}_step_over_bare"] = round(step / bare, 3)

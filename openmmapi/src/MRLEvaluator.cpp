@@ -98,36 +98,54 @@ MRLEvaluator::MRLEvaluator(const MRLForce& force, const MRLRegion& region, const
 void MRLEvaluator::updateGraph(const double* r, const Vec3* boxVectors) {
     neighborList->update(r, getNumAtoms(), boxVectors);
     int numListed = neighborList->getNumEdges();
-    std::vector<torch::Tensor> edges = edgesWithinCutoff(r, neighborList->getEdgeIndex().data(), numListed,
-                                                         neighborList->getEdgeShift().data(), numListed, cutoff, dtype);
+    std::vector<torch::Tensor> edges =
+        edgesWithinCutoff(r, neighborList->getEdgeIndex().data(), numListed, neighborList->getEdgeShift().data(),
+                          numListed, cutoff, dtype, keptEdges);
     edgeIndex = edges[0];
     edgeShift = edges[1];
 }
 
-template <typename Real>
-static void copyForcesOfType(const torch::Tensor& values, const std::vector<int>& particles,
-                             std::vector<double>& forces) {
+void MRLEvaluator::throwNonFiniteForce(int64_t component) const {
+    throw OpenMMException("MRLForce: the model returned a non-finite force on ML atom " +
+                          std::to_string(component / 3) + " (particle " + std::to_string(particles[component / 3]) +
+                          "). Check the positions (overlapping atoms?) and the model.");
+}
+
+// The first component that is not finite, or -1.
+template <typename Real> static int64_t firstNonFinite(const torch::Tensor& values) {
     const Real* data = values.data_ptr<Real>();
-    for (size_t i = 0; i < 3 * particles.size(); i++) {
-        double f = data[i];
-        if (!std::isfinite(f))
-            throw OpenMMException("MRLForce: the model returned a non-finite force on ML atom " +
-                                  std::to_string(i / 3) + " (particle " + std::to_string(particles[i / 3]) +
-                                  "). Check the positions (overlapping atoms?) and the model.");
-        forces[i] = f;
-    }
+    for (int64_t i = 0; i < values.numel(); i++)
+        if (!std::isfinite(data[i]))
+            return i;
+    return -1;
+}
+
+template <typename Real> static void copyAsDouble(const torch::Tensor& values, std::vector<double>& forces) {
+    const Real* data = values.data_ptr<Real>();
+    std::copy(data, data + values.numel(), forces.begin());
 }
 
 // Reads the forces in their own precision: no conversion copy of the tensor.
 void MRLEvaluator::copyForces(const torch::Tensor& forceTensor, std::vector<double>& forces) const {
-    torch::Tensor values = forceTensor.contiguous();
+    torch::Tensor values = forceTensor.scalar_type() == torch::kFloat32 ? forceTensor.contiguous()
+                                                                        : forceTensor.to(torch::kFloat64).contiguous();
+    bool isFloat = values.scalar_type() == torch::kFloat32;
+    int64_t bad = isFloat ? firstNonFinite<float>(values) : firstNonFinite<double>(values);
+    if (bad >= 0)
+        throwNonFiniteForce(bad);
     forces.resize(3 * particles.size());
-    if (values.scalar_type() == torch::kFloat64)
-        copyForcesOfType<double>(values, particles, forces);
-    else if (values.scalar_type() == torch::kFloat32)
-        copyForcesOfType<float>(values, particles, forces);
+    if (isFloat)
+        copyAsDouble<float>(values, forces);
     else
-        copyForcesOfType<double>(values.to(torch::kFloat64), particles, forces);
+        copyAsDouble<double>(values, forces);
+}
+
+torch::Tensor MRLEvaluator::checkedForces(const torch::Tensor& forceTensor, torch::ScalarType type) const {
+    torch::Tensor values = forceTensor.to(type).contiguous();
+    int64_t bad = type == torch::kFloat32 ? firstNonFinite<float>(values) : firstNonFinite<double>(values);
+    if (bad >= 0)
+        throwNonFiniteForce(bad);
+    return values;
 }
 
 static void checkTensor(const torch::Tensor& tensor, const std::string& what, std::vector<int64_t> shape) {

@@ -23,12 +23,13 @@ namespace MRLPlugin {
  * @param index      the list's [2, stride] row-major edge index: sources, then (at stride) targets
  * @param shift      the list's [*, 3] periodic shifts, nm
  * @param numListed  the number of listed edges (the first numListed columns)
+ * @param kept       scratch space, reused from step to step
  */
 template <typename Real>
 std::vector<torch::Tensor> edgesWithinCutoff(const Real* positions, const int64_t* index, int64_t stride,
-                                             const Real* shift, int numListed, double cutoff, torch::ScalarType dtype) {
-    std::vector<int64_t> kept;
-    kept.reserve(numListed);
+                                             const Real* shift, int numListed, double cutoff, torch::ScalarType dtype,
+                                             std::vector<int64_t>& kept) {
+    kept.clear();
     const double cutoff2 = cutoff * cutoff;
     for (int e = 0; e < numListed; e++) {
         const Real *ri = positions + 3 * index[e], *rj = positions + 3 * index[stride + e], *s = shift + 3 * e;
@@ -105,6 +106,8 @@ public:
     static double checkedEnergy(const torch::Tensor& energy);
     /** Forces as host numbers (3 per ML atom, kJ/mol/nm); throws, naming the atom, if one is not finite. */
     void copyForces(const torch::Tensor& values, std::vector<double>& forces) const;
+    /** CPU forces as a contiguous tensor of the given dtype (no copy if they are one already), checked as above. */
+    torch::Tensor checkedForces(const torch::Tensor& values, torch::ScalarType dtype) const;
     /** The parameter derivatives of an output, added to the entries of their parameters in derivatives. */
     void addDerivatives(const MRLModelOutput& output, std::map<std::string, double>& derivatives) const;
     const std::vector<std::string>& getGlobalParameterNames() const { return globalNames; }
@@ -121,6 +124,7 @@ public:
 
 private:
     void updateGraph(const double* positions, const OpenMM::Vec3* box);
+    [[noreturn]] void throwNonFiniteForce(int64_t component) const;
     torch::jit::Module module;
     torch::Device device;
     torch::ScalarType dtype = torch::kFloat64;
@@ -135,6 +139,7 @@ private:
     std::vector<int> derivativeOfGlobal; // global parameter index of each requested derivative
     std::unique_ptr<MRLNeighborList> neighborList;
     double cutoff = 0.0, skin = 0.0;
+    std::vector<int64_t> keptEdges; // scratch of edgesWithinCutoff
 };
 
 } // namespace MRLPlugin

@@ -82,6 +82,7 @@ private:
     class StatusCheck;
     class TorchScope;
     bool onDevice() const { return !modelDevice().is_cpu(); }
+    bool modelIsDouble() const { return evaluator->getDtype() == torch::kFloat64; }
     void allocateShared(SharedArray& shared, const std::vector<int64_t>& shape, torch::ScalarType type,
                         const std::string& name);
     void addSharedArg(OpenMM::ComputeKernel& kernel, SharedArray& shared);
@@ -92,13 +93,13 @@ private:
     void checkStatus();    // the previous device step's status: throws if its model output was not finite
     bool listOverflowed(); // after the list event: true if this step's list did not fit (capacity grown)
     double runModelOnHost(bool includeForces);
-    std::vector<torch::Tensor> edgesWithinCutoff() const;
-    std::vector<int> particles, slotOfParticle; // ML atoms (System indices); ML slot of each particle or -1
+    std::vector<torch::Tensor> edgesWithinCutoff();
+    std::vector<int> slotOfParticle; // the ML slot of each particle, or -1
+    std::vector<int64_t> keptEdges;  // scratch of edgesWithinCutoff
     std::vector<double> boxBuffer;
-    bool atomOrderChanged = true, modelRealIsDouble = true, periodic = false, forceRebuild = true;
-    bool listRebuilt = false;
+    bool atomOrderChanged = true, forceRebuild = true, listRebuilt = false;
     int numML = 0, capacity = 0, pendingCapacity = 0, listedEdges = 0;
-    double reach = 0.0, skin = 0.0;
+    double reach = 0.0; // cutoff + the skin this box allows, nm
     int summaryStorage[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     bool statusPending = false;
     OpenMM::Vec3 lastBox[3];

@@ -131,32 +131,27 @@ void CommonCalcMRLForceKernel::addSharedArg(ComputeKernel& kernel, SharedArray& 
 
 void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& force, const MRLRegion& region) {
     ContextSelector selector(cc);
-    particles = region.particles;
-    numML = static_cast<int>(particles.size());
+    numML = static_cast<int>(region.particles.size());
     slotOfParticle.assign(system.getNumParticles(), -1);
     for (int i = 0; i < numML; i++)
-        slotOfParticle[particles[i]] = i;
-    torch::ScalarType dtype;
+        slotOfParticle[region.particles[i]] = i;
     {
         TorchScope scope(*this);
         // The model runs in double precision when the context does; in single for single and mixed.
         evaluator = std::make_unique<MRLEvaluator>(force, region, cc.getUseDoublePrecision() ? "double" : "single",
                                                    modelDevice());
-        dtype = evaluator->getDtype();
+        torch::ScalarType dtype = evaluator->getDtype();
         allocateShared(positions, {numML, 3}, dtype, "mlPositions");
         positions.tensor.requires_grad_(!evaluator->getOutputsForces());
         allocateShared(forces, {numML, 3}, dtype, "mlForces");
         allocateShared(energy, {1}, dtype, "mlEnergy");
         boxTensor = torch::zeros({3, 3}, torch::TensorOptions().dtype(dtype).device(modelDevice()));
     }
-    modelRealIsDouble = dtype == torch::kFloat64;
-    periodic = evaluator->usesPeriodicBoundaryConditions();
-    skin = evaluator->getSkin();
-    reach = evaluator->getCutoff() + skin;
+    reach = evaluator->getCutoff() + evaluator->getSkin();
     mlDeviceIndex.initialize<int>(cc, std::max(1, numML), "mlDeviceIndex");
     bool longForces = cc.getLongForceBuffer().isInitialized();
     std::map<std::string, std::string> defines;
-    defines["MLREAL"] = modelRealIsDouble ? "double" : "float";
+    defines["MLREAL"] = modelIsDouble() ? "double" : "float";
     defines["MRL_GROUP_SIZE"] = std::to_string(GroupSize);
     if (longForces)
         defines["USE_LONG_FORCES"] = "1";
@@ -189,7 +184,7 @@ void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& 
     addEnergyKernel->addArg(cc.getEnergyBuffer());
     addEnergyKernel->addArg(status);
     if (evaluator->usesNeighborList()) {
-        int realSize = modelRealIsDouble ? sizeof(double) : sizeof(float);
+        int realSize = modelIsDouble() ? sizeof(double) : sizeof(float);
         refPositions.initialize(cc, std::max(1, 3 * numML), realSize, "mlReferencePositions");
         neighborSlots.initialize<int>(cc, std::max(1, numML), "mlNeighborSlots");
         listInfo.initialize<int>(cc, 4, "mlListInfo");
@@ -217,7 +212,7 @@ void CommonCalcMRLForceKernel::setListCapacity(int newCapacity) {
         allocateShared(edgeShift, {capacity, 3}, evaluator->getDtype(), "mlEdgeShift");
         sharedArraysChanged();
     }
-    bool isDouble = modelRealIsDouble;
+    bool isDouble = modelIsDouble();
     checkKernel = program->createKernel("checkNeighborList");
     addSharedArg(checkKernel, positions);
     checkKernel->addArg(refPositions);
@@ -230,7 +225,7 @@ void CommonCalcMRLForceKernel::setListCapacity(int newCapacity) {
         ComputeKernel kernel = program->createKernel(name);
         addSharedArg(kernel, positions);
         kernel->addArg(numML);
-        kernel->addArg(periodic ? 1 : 0);
+        kernel->addArg(evaluator->usesPeriodicBoundaryConditions() ? 1 : 0);
         kernel->addArg(boxVectors);
         addReal(kernel, isDouble, 0.0);
         kernel->addArg(listInfo);
@@ -243,7 +238,7 @@ void CommonCalcMRLForceKernel::setListCapacity(int newCapacity) {
     addSharedArg(writeKernel, edgeIndex);
     addSharedArg(writeKernel, edgeShift);
     writeKernel->addArg(refPositions);
-    addReal(writeKernel, isDouble, 2.0 * (evaluator->getCutoff() + skin)); // padding edges: beyond the cutoff
+    addReal(writeKernel, isDouble, 2.0 * (evaluator->getCutoff() + evaluator->getSkin())); // padding: beyond the cutoff
     forceRebuild = true;
 }
 
@@ -263,7 +258,7 @@ void CommonCalcMRLForceKernel::updateAtomOrder() {
 // A new periodic box: the neighbor list's reach (smaller skin in small boxes), its box array, a rebuild,
 // and the box tensor of "positions" models.
 void CommonCalcMRLForceKernel::updateBox(ContextImpl& context) {
-    if (!periodic)
+    if (!evaluator->usesPeriodicBoundaryConditions())
         return;
     Vec3 box[3];
     context.getPeriodicBoxVectors(box[0], box[1], box[2]);
@@ -276,8 +271,9 @@ void CommonCalcMRLForceKernel::updateBox(ContextImpl& context) {
         for (int d = 0; d < 3; d++)
             boxBuffer[3 * v + d] = box[v][d];
     if (evaluator->usesNeighborList()) {
-        reach = evaluator->getCutoff() + MRLNeighborList::getEffectiveSkin(box, evaluator->getCutoff(), skin);
-        if (modelRealIsDouble)
+        reach = evaluator->getCutoff() +
+                MRLNeighborList::getEffectiveSkin(box, evaluator->getCutoff(), evaluator->getSkin());
+        if (modelIsDouble())
             boxVectors.upload(boxBuffer.data());
         else
             boxVectors.upload(std::vector<float>(boxBuffer.begin(), boxBuffer.end()).data());
@@ -296,10 +292,10 @@ void CommonCalcMRLForceKernel::enqueueNeighborList() {
         pendingCapacity = 0;
     }
     double halfSkin = 0.5 * (reach - evaluator->getCutoff());
-    setReal(checkKernel, 3, modelRealIsDouble, halfSkin * halfSkin);
+    setReal(checkKernel, 3, modelIsDouble(), halfSkin * halfSkin);
     checkKernel->setArg(4, forceRebuild ? 1 : 0);
-    setReal(countKernel, 4, modelRealIsDouble, reach * reach);
-    setReal(writeKernel, 4, modelRealIsDouble, reach * reach);
+    setReal(countKernel, 4, modelIsDouble(), reach * reach);
+    setReal(writeKernel, 4, modelIsDouble(), reach * reach);
     checkKernel->execute(GroupSize, GroupSize);
     countKernel->execute(numML);
     scanKernel->execute(GroupSize, GroupSize);
@@ -332,7 +328,7 @@ bool CommonCalcMRLForceKernel::listOverflowed() {
 std::vector<torch::Tensor> CommonCalcMRLForceKernel::modelGeometry() const {
     if (evaluator->usesNeighborList())
         return {edgeIndex.tensor, edgeShift.tensor};
-    if (periodic)
+    if (evaluator->usesPeriodicBoundaryConditions())
         return {boxTensor};
     return {};
 }
@@ -340,14 +336,16 @@ std::vector<torch::Tensor> CommonCalcMRLForceKernel::modelGeometry() const {
 // The host path passes the model only the listed edges within the cutoff (an O(E) pass, as the Reference
 // and CPU platforms do): the model does no work for skin and padding edges, and its input is the same as
 // on those platforms.
-std::vector<torch::Tensor> CommonCalcMRLForceKernel::edgesWithinCutoff() const {
+std::vector<torch::Tensor> CommonCalcMRLForceKernel::edgesWithinCutoff() {
     const int64_t* index = edgeIndex.tensor.data_ptr<int64_t>();
     double cutoff = evaluator->getCutoff();
-    if (modelRealIsDouble)
+    if (modelIsDouble())
         return MRLPlugin::edgesWithinCutoff(positions.tensor.data_ptr<double>(), index, capacity,
-                                            edgeShift.tensor.data_ptr<double>(), listedEdges, cutoff, torch::kFloat64);
+                                            edgeShift.tensor.data_ptr<double>(), listedEdges, cutoff, torch::kFloat64,
+                                            keptEdges);
     return MRLPlugin::edgesWithinCutoff(positions.tensor.data_ptr<float>(), index, capacity,
-                                        edgeShift.tensor.data_ptr<float>(), listedEdges, cutoff, torch::kFloat32);
+                                        edgeShift.tensor.data_ptr<float>(), listedEdges, cutoff, torch::kFloat32,
+                                        keptEdges);
 }
 
 double CommonCalcMRLForceKernel::runModelOnHost(bool includeForces) {
@@ -364,12 +362,7 @@ double CommonCalcMRLForceKernel::runModelOnHost(bool includeForces) {
     MRLModelOutput output = evaluator->run(positions.tensor, geometry, includeForces);
     double value = MRLEvaluator::checkedEnergy(output.energy);
     if (includeForces) {
-        std::vector<double> hostForces;
-        evaluator->copyForces(output.forces, hostForces);
-        if (modelRealIsDouble)
-            forces.array.upload(hostForces.data());
-        else
-            forces.array.upload(std::vector<float>(hostForces.begin(), hostForces.end()).data());
+        forces.array.upload(evaluator->checkedForces(output.forces, evaluator->getDtype()).data_ptr());
         addForcesKernel->execute(numML);
         evaluator->addDerivatives(output, cc.getEnergyParamDerivWorkspace());
     }

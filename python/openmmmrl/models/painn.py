@@ -238,17 +238,13 @@ class ExportedHead(nn.Module):
         return self.head(positions, atomic_numbers, molecule_index, edge_index, edge_shift)
 
 
-class ExportedDirectForceHead(nn.Module):
+class ExportedDirectForceHead(ExportedHead):
     """The exported model with the direct force head (``outputs_forces``): ``forward`` returns
     ``(energy kJ/mol, forces [N,3] kJ/mol/nm)``; the forces are not the gradient of the energy."""
 
     def __init__(self, head: ForceHead, metadata: str = "{}"):
-        super().__init__()
-        self.mrl_interface = "graph/1"
-        self.cutoff_nm = float(head.cutoff_nm)
+        super().__init__(head, metadata)
         self.outputs_forces = True
-        self.mrl_metadata = metadata
-        self.head = head
 
     def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
                 edge_index: torch.Tensor, edge_shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
