@@ -56,5 +56,8 @@ if ! cmake --build "$build" -j "$(nproc)" 2>&1 | { grep -Ev '^\[ *[0-9]+%\]|^(Co
   exit 1
 fi
 cmake --install "$build" >/dev/null
+# The pure-Python package, its metadata (the version) and console commands (mrl-train, mrl-export,
+# mrl-evaluate) from pyproject.toml; CMake installed the compiled modules beside it.
+"$python" -m pip install -q --no-deps --no-build-isolation --no-index "$root" 2>&1 | { grep -v "^\s*$" || true; }
 "$python" -c "import openmmmrl" || { echo "openmmmrl does not import after the install" >&2; exit 1; }
 say "ready: $python with openmmmrl $("$python" -c 'import openmmmrl; print(openmmmrl.__version__)')"

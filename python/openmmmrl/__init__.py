@@ -1,33 +1,41 @@
 # SPDX-License-Identifier: MIT
-"""openmm-mrl: run machine-learned (TorchScript) potentials in OpenMM through ``MRLForce``.
+"""openmm-mrl: run machine-learned potentials in OpenMM through ``MRLForce``.
 
 >>> import openmm, torch
 >>> from openmmmrl import MRLForce
 >>> force = MRLForce("model.pt")          # or MRLForce(torch.jit.script(module)), or MRLForce(model_bytes)
 >>> system.addForce(force)
+
+The package is layered; ``import openmmmrl`` loads none of the layers:
+
+- ``openmmmrl`` : :class:`MRLForce` (the compiled plugin, loaded on first use) and
+  :class:`DatasetReporter` (records a Simulation into a dataset);
+- ``openmmmrl.data`` : the dataset reader, the crash-safe writer and records (numpy and h5py only);
+- ``openmmmrl.head`` : the equivariant force head: model, losses, training, export, evaluation, plots.
 """
-import openmm as _openmm
+import importlib
+
+from ._version import __version__
+
+# Public name -> the module that defines it, imported when the name is first used (PEP 562).
+_LAZY = {
+    "MRLForce": "._plugin",
+    "DatasetReporter": ".reporter",
+    "Dataset": ".data",
+    "DatasetWriter": ".data",
+    "Record": ".data",
+}
+
+__all__ = ["__version__"] + sorted(_LAZY)
 
 
-def _check_plugin_loaded():
-    # The CUDA kernel plugin cannot load where there is no CUDA driver (libcuda.so.1), just like OpenMM's
-    # own CUDA platform: that is not an error, the platform is simply absent.
-    no_driver = ("libcuda.so", "libOpenMMCUDA.so")
-    failures = [f for f in _openmm.Platform.getPluginLoadFailures()
-                if "MRL" in f and not any(name in f.split(":", 1)[-1] for name in no_driver)]
-    if failures:
-        raise ImportError("openmm-mrl: OpenMM could not load the MRLForce kernel plugin:\n  " +
-                          "\n  ".join(failures) + "\nRebuild and reinstall with ./test.sh (or scripts/setup.sh).")
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'openmmmrl' has no attribute {name!r}")
 
 
-_check_plugin_loaded()
-
-from .mrlforce import MRLForce  # noqa: E402
-
-__version__ = "0.1.0"
-__all__ = ["MRLForce"]
-
-from .dataset import Dataset, DatasetWriter  # noqa: E402
-from .reporter import DatasetReporter  # noqa: E402
-
-__all__ += ["Dataset", "DatasetWriter", "DatasetReporter"]
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -33,7 +33,7 @@ import torch
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-from .dataset import Dataset  # noqa: E402
+from .data import Dataset  # noqa: E402
 from .headdata import load_frames, neighbor_edges  # noqa: E402
 
 

@@ -10,7 +10,7 @@
 >>> simulation.reporters[-1].close()                       # or let the interpreter exit normally
 
 The file follows docs/dataset.md.  Every ``segmentFrames`` frames are written as one record
-("segment000000", "segment000001", ...) through the crash-safe :class:`~openmmmrl.dataset.DatasetWriter`:
+("segment000000", "segment000001", ...) through the crash-safe :class:`~openmmmrl.data.DatasetWriter`:
 a killed run keeps every finished segment.  A new reporter on the same file (same settings) continues
 the numbering after the segments already there.
 
@@ -42,7 +42,8 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from .dataset import DatasetWriter, Record, _version
+from .data import DatasetWriter, Record
+from ._version import __version__
 
 __all__ = ["DatasetReporter"]
 
@@ -335,7 +336,7 @@ class DatasetReporter:
             "numParticles": n, "temperature_K": None if math.isnan(temperature) else temperature,
             "timestep_ps": timestep, "integrator": type(integrator).__name__}
         attributes = {
-            "tool": f"openmmmrl.DatasetReporter {_version()}", "command_line": " ".join(sys.argv),
+            "tool": f"openmmmrl.DatasetReporter {__version__}", "command_line": " ".join(sys.argv),
             "options_json": json.dumps(options, sort_keys=True), "force_field": "user System",
             "temperature_K": temperature, "timestep_ps": timestep, "seed": -1, "interaction_forces": interaction}
         writer = DatasetWriter(self._path, attributes, overwrite=self._overwrite)

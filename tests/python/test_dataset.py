@@ -19,9 +19,9 @@ import openmm.app as app
 import openmm.unit as unit
 import pytest
 
-import openmmmrl.dataset
+import openmmmrl.data.writer
 from openmmmrl import Dataset, DatasetReporter, DatasetWriter
-from openmmmrl.dataset import Record
+from openmmmrl.data import Record
 
 KJ, NM = unit.kilojoule_per_mole, unit.nanometer
 OPTIONS = {"seed": 7, "temperature_K": 300.0}
@@ -349,7 +349,7 @@ def test_crash_states_are_recovered(tmp_path):
 KILL_SCRIPT = textwrap.dedent("""
     import importlib.util, os, signal, sys
     import numpy as np
-    spec = importlib.util.spec_from_file_location("dataset_under_test", sys.argv[1])
+    spec = importlib.util.spec_from_file_location("openmmmrl.data.writer", sys.argv[1])
     ds = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ds)
     path, n = sys.argv[2], int(sys.argv[3])
@@ -401,7 +401,7 @@ def test_sigkill_loses_nothing_and_duplicates_nothing(tmp_path):
     script.write_text(KILL_SCRIPT)
     path = str(tmp_path / "out.h5")
     n = 40
-    command = [sys.executable, str(script), openmmmrl.dataset.__file__, path, str(n)]
+    command = [sys.executable, str(script), openmmmrl.data.writer.__file__, path, str(n)]
     expected_records = ["p%04d/c0" % i for i in range(n) if i % 7 != 3]
     expected_skips = ["p%04d/c0" % i for i in range(n) if i % 7 == 3]
     rng = random.Random(2024)

@@ -1,0 +1,310 @@
+# SPDX-License-Identifier: MIT
+"""Reading openmm-mrl dataset files (docs/dataset.md) with h5py.
+
+>>> from openmmmrl.data import Dataset
+>>> with Dataset("run.h5") as ds:
+...     rec = ds.record(0)                 # a Record: numpy arrays, per-frame arrays [F, N, 3]
+...     for frame in ds.iter_frames():     # one dict per frame, for training
+...         frame["positions"], frame["total_forces"]
+
+Units are OpenMM's everywhere: positions and box in nm, time in ps, energies in kJ/mol, forces in
+kJ/mol/nm, charges in elementary charges.  Only numpy and h5py are needed (not OpenMM).
+"""
+import glob
+import os
+import warnings
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import h5py
+import numpy as np
+
+from .records import Record
+
+__all__ = ["Dataset", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "openmm-mrl-dataset"
+FORMAT_VERSION = 1
+
+_STR = h5py.string_dtype("utf-8")
+
+# The layout: group -> [(dataset, dtype, trailing shape, compressed)].  Offsets are chunked (they grow)
+# but not compressed.  Every dataset's first axis grows.
+_LAYOUT = {
+    "records": [("key", _STR, (), True), ("pair_id", _STR, (), True), ("weight", np.float64, (), True),
+                ("central_molecule", np.int32, (), True), ("atom_offset", np.int64, (), False),
+                ("molecule_offset", np.int64, (), False), ("bond_offset", np.int64, (), False),
+                ("frame_offset", np.int64, (), False)],
+    "atoms": [("atomic_number", np.int32, (), True), ("formal_charge", np.int32, (), True),
+              ("molecule_index", np.int32, (), True), ("anchor", np.int32, (), True)],
+    "molecules": [("smiles", _STR, (), True), ("name", _STR, (), True), ("is_central", np.int8, (), True)],
+    "bonds": [("index", np.int32, (2,), True), ("order", np.float32, (), True)],
+    "frames": [("time", np.float64, (), True), ("box", np.float32, (3, 3), True),
+               ("total_energy", np.float64, (), True), ("interaction_energy", np.float64, (), True),
+               ("atom_offset", np.int64, (), False)],
+    "frame_atoms": [("positions", np.float32, (3,), True), ("total_forces", np.float32, (3,), True),
+                    ("interaction_forces", np.float32, (3,), True), ("direction_3dmrl", np.float32, (3,), True)],
+    "skipped": [("key", _STR, (), True), ("pair_id", _STR, (), True), ("reason", _STR, (), True)],
+}
+_UNITS = {("records", "weight"): "1", ("atoms", "formal_charge"): "e", ("bonds", "order"): "1",
+          ("frames", "time"): "ps", ("frames", "box"): "nm", ("frames", "total_energy"): "kJ/mol",
+          ("frames", "interaction_energy"): "kJ/mol", ("frame_atoms", "positions"): "nm",
+          ("frame_atoms", "total_forces"): "kJ/mol/nm", ("frame_atoms", "interaction_forces"): "kJ/mol/nm",
+          ("frame_atoms", "direction_3dmrl"): "1"}
+# Rows per chunk, by the size of a row: about 64 KiB per compressed chunk; offsets (uncompressed) 512 rows,
+# so that a one-record journal entry stays small.
+_CHUNK_BYTES = 1 << 16
+_OFFSET_CHUNK_ROWS = 512
+_OFFSETS = ("atom_offset", "molecule_offset", "bond_offset", "frame_offset")
+
+
+def _to_python(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, np.bytes_):
+        return bytes(value).decode("utf-8")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _read_attributes(h5) -> dict:
+    return {name: _to_python(value) for name, value in h5.attrs.items()}
+
+
+def _check_format(h5, path):
+    fmt = _to_python(h5.attrs.get("format", None))
+    if fmt != FORMAT:
+        raise ValueError(f"{path} is not an openmm-mrl dataset (its root attribute 'format' is {fmt!r}, "
+                         f"expected {FORMAT!r}); give a file written by mrl-envgen or openmmmrl.DatasetReporter")
+    version = _to_python(h5.attrs.get("format_version", None))
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"{path}: root attribute 'format_version' is {version!r}, expected {FORMAT_VERSION}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path} has dataset format version {version}, this openmmmrl reads version "
+                         f"{FORMAT_VERSION}; update openmm-mrl")
+    missing = [f"/{g}/{d}" for g, spec in _LAYOUT.items() for d, *_ in spec if f"{g}/{d}" not in h5]
+    if missing:
+        raise ValueError(f"{path} is an incomplete openmm-mrl dataset: it lacks {', '.join(missing)}")
+
+
+def _open_h5(path, mode="r"):
+    """h5py.File(path), with a ValueError that names the file and the fix when it cannot be read."""
+    if not os.path.exists(path):
+        raise ValueError(f"dataset file {path} does not exist; give the path of an existing dataset "
+                         f"(written by mrl-envgen or openmmmrl.DatasetReporter)")
+    try:
+        return h5py.File(path, mode)
+    except OSError as e:
+        raise ValueError(f"{path} is not an HDF5 file ({e}); give a dataset written by mrl-envgen or "
+                         f"openmmmrl.DatasetReporter") from None
+
+
+
+def _read_strings(dataset, start=0, stop=None) -> List[str]:
+    if stop is None:
+        stop = dataset.shape[0]
+    if stop <= start:
+        return []
+    return [_to_python(v) for v in dataset.asstr()[start:stop]]
+
+
+def _read_record(h5, r: int, offsets: Optional[Dict[str, np.ndarray]] = None) -> Record:
+    """Record r of an open dataset file (the one read path, used by Dataset and by the fold)."""
+    if offsets is None:
+        offsets = {name: h5["records/" + name][r:r + 2] for name in _OFFSETS}
+        base = 0
+    else:
+        base = r
+    a0, a1 = (int(x) for x in offsets["atom_offset"][base:base + 2])
+    m0, m1 = (int(x) for x in offsets["molecule_offset"][base:base + 2])
+    b0, b1 = (int(x) for x in offsets["bond_offset"][base:base + 2])
+    f0, f1 = (int(x) for x in offsets["frame_offset"][base:base + 2])
+    n, f = a1 - a0, f1 - f0
+    fa0, fa1 = (int(x) for x in h5["frames/atom_offset"][[f0, f1]]) if f else (0, 0)
+    if fa1 - fa0 != n * f:
+        raise ValueError(f"{h5.filename}: record {r} has {f} frames of {n} atoms but {fa1 - fa0} frame-atom rows")
+
+    def per_frame_atom(name):
+        return h5["frame_atoms/" + name][fa0:fa1].reshape(f, n, 3)
+
+    return Record(
+        key=_read_strings(h5["records/key"], r, r + 1)[0],
+        pair_id=_read_strings(h5["records/pair_id"], r, r + 1)[0],
+        weight=float(h5["records/weight"][r]),
+        central_molecule=int(h5["records/central_molecule"][r]),
+        atomic_numbers=h5["atoms/atomic_number"][a0:a1],
+        formal_charges=h5["atoms/formal_charge"][a0:a1],
+        molecule_index=h5["atoms/molecule_index"][a0:a1],
+        anchor=h5["atoms/anchor"][a0:a1],
+        smiles=_read_strings(h5["molecules/smiles"], m0, m1),
+        molecule_names=_read_strings(h5["molecules/name"], m0, m1),
+        is_central=h5["molecules/is_central"][m0:m1],
+        bonds=h5["bonds/index"][b0:b1].reshape(-1, 2),
+        bond_orders=h5["bonds/order"][b0:b1],
+        time=h5["frames/time"][f0:f1],
+        box=h5["frames/box"][f0:f1].reshape(f, 3, 3),
+        total_energy=h5["frames/total_energy"][f0:f1],
+        interaction_energy=h5["frames/interaction_energy"][f0:f1],
+        positions=per_frame_atom("positions"),
+        total_forces=per_frame_atom("total_forces"),
+        interaction_forces=per_frame_atom("interaction_forces"),
+        direction_3dmrl=per_frame_atom("direction_3dmrl"))
+
+
+def _read_skipped(h5) -> List[Tuple[str, str, str]]:
+    columns = [_read_strings(h5["skipped/" + name]) for name in ("key", "pair_id", "reason")]
+    return list(zip(*columns))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reader
+# ----------------------------------------------------------------------------------------------------
+
+class Dataset:
+    """Read-only access to a dataset file (never to its journal).
+
+    ``len(ds)`` is the number of records; ``ds.record(i)`` returns record ``i`` (or the record with a
+    given key) as a :class:`Record`; ``ds.iter_frames()`` streams every frame.  Units: nm, ps, kJ/mol,
+    kJ/mol/nm.  Use it as a context manager, or call :meth:`close`.
+
+    Raises ValueError naming the file when it is missing, is not HDF5, or is not an openmm-mrl dataset.
+    A leftover journal (``PATH.journal/``, records of an interrupted run not yet folded into the file)
+    gives a warning: those records are not visible until a writer folds them.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike]):
+        self.path = os.fspath(path)
+        self._h5 = _open_h5(self.path, "r")
+        try:
+            _check_format(self._h5, self.path)
+            self.attributes: dict = _read_attributes(self._h5)
+            self._offsets = {name: self._h5["records/" + name][:] for name in _OFFSETS}
+            self._keys = _read_strings(self._h5["records/key"])
+            if any(len(self._offsets[name]) != len(self._keys) + 1 for name in _OFFSETS):
+                raise ValueError(f"{self.path}: /records/*_offset must have one row more than /records/key")
+        except BaseException:
+            self._h5.close()
+            raise
+        self._index = {key: r for r, key in enumerate(self._keys)}
+        if glob.glob(os.path.join(glob.escape(self.path + ".journal"), "*.h5")):
+            warnings.warn(f"{self.path} has an unfolded journal ({self.path}.journal/): records of an "
+                          f"interrupted run are not in the file yet; open a DatasetWriter on it (or rerun the "
+                          f"command, or mrl-envgen merge) to fold them", stacklevel=2)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self._h5.close()
+
+    def __repr__(self):
+        return f"Dataset({self.path!r}: {len(self)} records, {self.num_frames()} frames)"
+
+    def keys(self) -> List[str]:
+        """The record keys, in file order."""
+        return list(self._keys)
+
+    def index(self, key: str) -> int:
+        """The record number of a key (ValueError when absent)."""
+        try:
+            return self._index[key]
+        except KeyError:
+            raise ValueError(f"{self.path} has no record with key {key!r}") from None
+
+    def __contains__(self, key) -> bool:
+        return key in self._index
+
+    def frame_counts(self) -> np.ndarray:
+        """Frames per record, ``[R]`` int64."""
+        return np.diff(self._offsets["frame_offset"])
+
+    def atom_counts(self) -> np.ndarray:
+        """Atoms per record, ``[R]`` int64."""
+        return np.diff(self._offsets["atom_offset"])
+
+    def num_frames(self) -> int:
+        """Total number of frames over all records."""
+        return int(self._offsets["frame_offset"][-1])
+
+    def record(self, i: Union[int, str]) -> Record:
+        """Record ``i`` (a record number, negative counts from the end, or a key) with all its frames."""
+        if isinstance(i, str):
+            i = self.index(i)
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"record {i} out of range: {self.path} has {len(self)} records")
+        return _read_record(self._h5, i, self._offsets)
+
+    def records(self) -> Iterator[Record]:
+        """Every record, in file order."""
+        for r in range(len(self)):
+            yield self.record(r)
+
+    def skipped(self) -> List[Tuple[str, str, str]]:
+        """The inputs that gave no record: a list of ``(key, pair_id, reason)``."""
+        return _read_skipped(self._h5)
+
+    def iter_frames(self, records: Optional[Sequence[int]] = None,
+                    max_rows: int = 1 << 20) -> Iterator[dict]:
+        """Yields one dict per frame, reading frame data in large contiguous blocks.
+
+        Keys: ``record`` (record number), ``key``, ``pair_id``, ``weight``, ``frame`` (frame number in
+        the file), ``time`` (ps), ``box`` ([3,3] nm), ``total_energy``, ``interaction_energy`` (kJ/mol),
+        ``positions`` ([N,3] nm), ``total_forces``, ``interaction_forces`` ([N,3] kJ/mol/nm),
+        ``direction_3dmrl`` ([N,3]), and the record's topology: ``atomic_numbers``,
+        ``formal_charges``, ``molecule_index``, ``anchor``, ``is_central_atom`` (``[N]`` bool: the atom
+        belongs to a central molecule), ``bonds``, ``bond_orders``.  Topology arrays are shared between
+        the frames of a record: do not modify them in place.
+
+        ``records``: record numbers to read (default all, in order).  ``max_rows``: the most
+        frame-atom rows read at once (memory bound).
+        """
+        h5, off = self._h5, self._offsets
+        for r in (range(len(self)) if records is None else records):
+            a0, a1 = int(off["atom_offset"][r]), int(off["atom_offset"][r + 1])
+            b0, b1 = int(off["bond_offset"][r]), int(off["bond_offset"][r + 1])
+            m0, m1 = int(off["molecule_offset"][r]), int(off["molecule_offset"][r + 1])
+            f0, f1 = int(off["frame_offset"][r]), int(off["frame_offset"][r + 1])
+            n = a1 - a0
+            mol = h5["atoms/molecule_index"][a0:a1]
+            is_central = h5["molecules/is_central"][m0:m1].astype(bool)
+            topology = {
+                "record": r, "key": self._keys[r],
+                "pair_id": _read_strings(h5["records/pair_id"], r, r + 1)[0],
+                "weight": float(h5["records/weight"][r]),
+                "atomic_numbers": h5["atoms/atomic_number"][a0:a1],
+                "formal_charges": h5["atoms/formal_charge"][a0:a1],
+                "molecule_index": mol, "anchor": h5["atoms/anchor"][a0:a1],
+                "is_central_atom": is_central[mol] if n else np.zeros(0, bool),
+                "bonds": h5["bonds/index"][b0:b1].reshape(-1, 2), "bond_orders": h5["bonds/order"][b0:b1],
+            }
+            step = max(1, max_rows // max(n, 1))
+            for s0 in range(f0, f1, step):
+                s1 = min(f1, s0 + step)
+                k = s1 - s0
+                fa0, fa1 = (int(x) for x in h5["frames/atom_offset"][[s0, s1]])
+                if fa1 - fa0 != n * k:
+                    raise ValueError(f"{self.path}: frames {s0}..{s1} of record {r} do not have {n} atoms each")
+                block = {name: h5["frame_atoms/" + name][fa0:fa1].reshape(k, n, 3)
+                         for name in ("positions", "total_forces", "interaction_forces", "direction_3dmrl")}
+                time = h5["frames/time"][s0:s1]
+                box = h5["frames/box"][s0:s1].reshape(k, 3, 3)
+                total = h5["frames/total_energy"][s0:s1]
+                inter = h5["frames/interaction_energy"][s0:s1]
+                for j in range(k):
+                    frame = dict(topology)
+                    frame.update(frame=s0 + j, time=float(time[j]), box=box[j], total_energy=float(total[j]),
+                                 interaction_energy=float(inter[j]),
+                                 **{name: block[name][j] for name in block})
+                    yield frame
+
