@@ -19,7 +19,6 @@ import openmm.app as app
 import openmm.unit as unit
 import pytest
 
-import openmmmrl.data.writer
 from openmmmrl import Dataset, DatasetReporter, DatasetWriter
 from openmmmrl.data import Record
 
@@ -280,6 +279,17 @@ def test_bad_records_and_attributes(tmp_path):
         DatasetWriter(tmp_path / "x.h5", {"options_json": "[1, 2]"})
 
 
+def journal_names(journal):
+    """{key: file name} of the finished entries of a journal, read from the entries themselves."""
+    names = {}
+    for name in os.listdir(journal):
+        if name.endswith(".h5"):
+            with h5py.File(os.path.join(journal, name), "r") as h5:
+                for group in ("records", "skipped"):
+                    names.update({key: name for key in h5[f"{group}/key"].asstr()[:]})
+    return names
+
+
 def test_crash_states_are_recovered(tmp_path):
     """Every state a crash can leave: unfolded entries, entries already folded but not deleted, a
     half-written entry (.tmp), a half-written fold (OUT.tmp), and a journal without a file."""
@@ -292,8 +302,9 @@ def test_crash_states_are_recovered(tmp_path):
     for rec in records[:3]:
         writer.add_record(rec)
     writer.add_skipped("p0100/c0", "p0100", "MMFF94 typing failed")
+    names = journal_names(journal)  # one journal entry per key, named by the C++ writer
+    assert sorted(names) == ["p0000/c0", "p0001/c0", "p0002/c0", "p0100/c0"]
     folded_entries = {name: open(os.path.join(journal, name), "rb").read() for name in os.listdir(journal)}
-    assert sorted(folded_entries) == ["p0000_c0.h5", "p0001_c0.h5", "p0002_c0.h5", "p0100_c0.h5"]
     writer.fold()
     assert not os.path.exists(journal)
     writer.add_record(records[4])
@@ -304,10 +315,10 @@ def test_crash_states_are_recovered(tmp_path):
     crash = tmp_path / "crash"
     shutil.copytree(run, crash)
     cpath, cjournal = str(crash / "out.h5"), str(crash / "out.h5.journal")
-    for name in ("p0001_c0.h5", "p0100_c0.h5"):  # folded, but their deletion was interrupted
-        with open(os.path.join(cjournal, name), "wb") as out:
-            out.write(folded_entries[name])
-    entry = open(os.path.join(cjournal, "p0003_c0.h5"), "rb").read()
+    for key in ("p0001/c0", "p0100/c0"):  # folded, but their deletion was interrupted
+        with open(os.path.join(cjournal, names[key]), "wb") as out:
+            out.write(folded_entries[names[key]])
+    entry = open(os.path.join(cjournal, journal_names(cjournal)["p0003/c0"]), "rb").read()
     with open(os.path.join(cjournal, "p0005_c0.tmp"), "wb") as out:  # an entry cut short
         out.write(entry[: len(entry) // 2])
     with open(cpath + ".tmp", "wb") as out:  # a fold cut short
@@ -347,38 +358,14 @@ def test_crash_states_are_recovered(tmp_path):
 
 
 KILL_SCRIPT = textwrap.dedent("""
-    import importlib.util, os, signal, sys
+    import sys
     import numpy as np
-    spec = importlib.util.spec_from_file_location("openmmmrl.data.writer", sys.argv[1])
-    ds = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ds)
-    path, n = sys.argv[2], int(sys.argv[3])
-    hook = sys.argv[4] if len(sys.argv) > 4 else ""
+    import openmmmrl.data as ds
+    path, n = sys.argv[1], int(sys.argv[2])
 
-
-    def die():
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-    if hook == "mid-copy":  # the fold dies while copying the file to OUT.tmp
-        def copyfile(src, dst):
-            data = open(src, "rb").read()
-            open(dst, "wb").write(data[: len(data) // 2])
-            die()
-        ds.shutil.copyfile = copyfile
-    elif hook == "before-rename":  # OUT.tmp complete, not yet renamed
-        fsync_file = ds._fsync_file
-        ds._fsync_file = lambda p: die() if p.endswith(".h5.tmp") else fsync_file(p)
-    elif hook == "mid-delete":  # renamed, the journal entries only partly deleted
-        remove, calls = ds._remove, []
-        def _remove(p):
-            if p.endswith(".h5") and ".journal" in p:
-                calls.append(p)
-                if len(calls) == 2:
-                    die()
-            remove(p)
-        ds._remove = _remove
-
+    # A hook (MRL_DATASET_CRASH_AT, set by the test) kills the C++ writer with SIGKILL at a chosen moment of
+    # a fold: "mid-copy" (OUT.tmp half written), "before-rename" (OUT.tmp complete, not yet renamed),
+    # "mid-delete" (renamed, the journal entries only partly deleted).
     writer = ds.DatasetWriter(path, {"options_json": {"test": "sigkill"}}, fold_bytes=400000)
     for i in range(n):
         key = "p%04d/c0" % i
@@ -401,15 +388,15 @@ def test_sigkill_loses_nothing_and_duplicates_nothing(tmp_path):
     script.write_text(KILL_SCRIPT)
     path = str(tmp_path / "out.h5")
     n = 40
-    command = [sys.executable, str(script), openmmmrl.data.writer.__file__, path, str(n)]
+    command = [sys.executable, str(script), path, str(n)]
     expected_records = ["p%04d/c0" % i for i in range(n) if i % 7 != 3]
     expected_skips = ["p%04d/c0" % i for i in range(n) if i % 7 == 3]
     rng = random.Random(2024)
     kills = 0
     for attempt in range(40):
         hooks = ["mid-copy", "before-rename", "mid-delete"]  # first: die at chosen moments of a fold
-        process = subprocess.Popen(command + hooks[attempt:attempt + 1], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+        env = {**os.environ, "MRL_DATASET_CRASH_AT": hooks[attempt] if attempt < len(hooks) else ""}
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         seen = []
         if len(hooks) <= attempt < len(hooks) + 6:  # then: kill after some records, at a random moment
             for _ in range(rng.randint(1, 8)):
@@ -653,3 +640,56 @@ def test_reporter_argument_errors(tmp_path):
         with pytest.raises(ValueError, match=message):
             simulation.step(2)
     assert not os.path.exists(path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The layout has one definition (tools/include/MRLDatasetLayout.h)
+# ----------------------------------------------------------------------------------------------------
+
+def docs_layout():
+    """The rows of the layout table of docs/dataset.md: {"/group/name": (shape, dtype, units)}."""
+    text = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "dataset.md"), encoding="utf-8").read()
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`/"):
+            rows[cells[0].strip("`")] = (cells[1].strip("`"), cells[2], cells[3].strip("`"))
+    return rows
+
+
+def test_docs_show_the_layout():
+    """docs/dataset.md's table, the C++ layout table and a written file agree, dataset by dataset."""
+    from openmmmrl.data import layout
+    documented = docs_layout()
+    table = {f"/{group}/{name}": (shape, dtype, units) for group, name, dtype, shape, _, units in layout()}
+    assert sorted(documented) == sorted(table)
+    for name, (shape, dtype, units) in table.items():
+        doc_shape, doc_dtype, doc_units = documented[name]
+        assert doc_dtype == dtype and doc_units == units, name
+        assert doc_shape.strip("[]").split(",")[1:] == [str(n) for n in shape], name
+
+
+def test_written_file_follows_the_layout(tmp_path):
+    from openmmmrl.data import layout
+    with DatasetWriter(tmp_path / "out.h5", {"options_json": OPTIONS}) as writer:
+        writer.add_record(make_record(0))
+    with h5py.File(tmp_path / "out.h5", "r") as h5:
+        names = set()
+        h5.visititems(lambda name, item: names.add("/" + name) if isinstance(item, h5py.Dataset) else None)
+        assert names == {f"/{g}/{n}" for g, n, *_ in layout()}
+        for group, name, dtype, shape, offset, units in layout():
+            d = h5[f"{group}/{name}"]
+            assert d.shape[1:] == shape and d.attrs.get("units", "") == units, name
+            assert (h5py.check_string_dtype(d.dtype) is not None) if dtype == "str" else d.dtype == np.dtype(dtype)
+            assert (d.compression is None) == offset, name
+
+
+def test_reader_names_a_damaged_dataset(tmp_path):
+    path = tmp_path / "out.h5"
+    with DatasetWriter(path, {"options_json": OPTIONS}) as writer:
+        writer.add_record(make_record(0))
+    with h5py.File(path, "a") as h5:
+        del h5["frame_atoms/total_forces"]
+        h5.create_dataset("frame_atoms/total_forces", data=np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match=r"damaged openmm-mrl dataset: /frame_atoms/total_forces is float32\[3, 2\]"):
+        Dataset(path)

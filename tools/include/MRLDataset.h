@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "MRLDatasetLayout.h"
+
 namespace MRLPlugin {
 
 /// One interaction environment (a fixed set of atoms with one topology) and its frames.
@@ -94,9 +96,11 @@ private:
 class DatasetWriter {
 public:
     /// Opens `path` for appending: creates it, or (when it exists) checks that its options JSON equals
-    /// `attributes.optionsJson` and folds a journal left by an interrupted run.  With `overwrite`, an
-    /// existing file and journal are removed first.
-    DatasetWriter(const std::string& path, const DatasetAttributes& attributes, bool overwrite = false);
+    /// `attributes.optionsJson` and folds a journal left by an interrupted run (a journal whose file is
+    /// missing is folded into a new file).  With `overwrite`, an existing file and journal are removed
+    /// first.  The journal is folded once it holds max(`foldBytes`, a quarter of the file's size) bytes.
+    DatasetWriter(const std::string& path, const DatasetAttributes& attributes, bool overwrite = false,
+                  long long foldBytes = DATASET_FOLD_MIN_BYTES);
     /// Folds the journal (errors are reported on stderr, never thrown).
     ~DatasetWriter();
     DatasetWriter(const DatasetWriter&) = delete;
@@ -104,8 +108,12 @@ public:
 
     /// True when a record or a skip with this key is in the file or the journal.
     bool contains(const std::string& key) const { return done.count(key) > 0; }
-    /// Writes one record to the journal (atomically) and folds when the journal has grown enough.
+    /// Every key (records and skips) in the file or the journal, sorted.
+    std::vector<std::string> getKeys() const;
+    /// Writes one record to the journal (atomically) and folds when the journal has grown enough; throws when
+    /// its key is already present.
     void addRecord(const DatasetRecord& record);
+    /// Records that an input gave no record; throws when its key is already present.
     void addSkipped(const SkippedInput& skipped);
     /// Appends every journal entry to the file (atomic replace), then empties the journal.
     void fold();
@@ -118,6 +126,7 @@ private:
     std::string path, journal;
     DatasetAttributes attributes;
     std::set<std::string> done;
+    long long foldBytes;
     long long journalBytes = 0;
 };
 

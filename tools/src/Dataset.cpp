@@ -2,9 +2,11 @@
 // The dataset file (docs/dataset.md) with the HDF5 C API: one layout, written by appending records to
 // ragged arrays, and a journal that makes appends crash-safe (files are replaced, never edited).
 #include "MRLDataset.h"
+#include "MRLDatasetLayout.h"
 
 #include <fcntl.h>
 #include <hdf5.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,8 +24,17 @@ namespace MRLPlugin {
 
 namespace {
 
-const char* const FORMAT_NAME = "openmm-mrl-dataset";
-const int FORMAT_VERSION = 1;
+/// Crash testing: MRL_DATASET_CRASH_AT=<point> kills the process with SIGKILL at that point of a fold
+/// (docs/dataset.md, "Crash safety"), so that tests can check what an interrupted fold leaves behind.
+bool crashesAt(const char* point) {
+    const char* wanted = std::getenv("MRL_DATASET_CRASH_AT");
+    return wanted != nullptr && std::string(wanted) == point;
+}
+
+void crashIfAt(const char* point) {
+    if (crashesAt(point))
+        ::raise(SIGKILL);
+}
 
 /// HDF5 prints its own error stack by default; our exceptions carry the message instead.
 void silenceHdf5() {
@@ -250,8 +261,8 @@ void appendOffset(hid_t file, const std::string& path, long long count) {
 // ---- the layout -------------------------------------------------------------------------------
 
 void writeAttributes(hid_t file, const DatasetAttributes& attributes) {
-    writeStringAttribute(file, "format", FORMAT_NAME);
-    writeNumberAttribute<long long>(file, "format_version", FORMAT_VERSION, H5T_NATIVE_LLONG);
+    writeStringAttribute(file, "format", DATASET_FORMAT_NAME);
+    writeNumberAttribute<long long>(file, "format_version", DATASET_FORMAT_VERSION, H5T_NATIVE_LLONG);
     writeStringAttribute(file, "tool", attributes.tool);
     writeStringAttribute(file, "command_line", attributes.commandLine);
     writeStringAttribute(file, "options_json", attributes.optionsJson);
@@ -263,13 +274,14 @@ void writeAttributes(hid_t file, const DatasetAttributes& attributes) {
 }
 
 DatasetAttributes readAttributes(hid_t file, const std::string& path) {
-    if (!hasAttribute(file, "format") || readStringAttribute(file, "format") != FORMAT_NAME)
+    if (!hasAttribute(file, "format") || readStringAttribute(file, "format") != DATASET_FORMAT_NAME)
         throw OpenMMException("\"" + path + "\" is an HDF5 file but not an openmm-mrl dataset (no format=\"" +
-                              FORMAT_NAME + "\" attribute); give a file written by mrl-envgen or DatasetReporter");
+                              DATASET_FORMAT_NAME +
+                              "\" attribute); give a file written by mrl-envgen or DatasetReporter");
     long long version = readNumberAttribute<long long>(file, "format_version", H5T_NATIVE_LLONG, -1);
-    if (version != FORMAT_VERSION)
+    if (version != DATASET_FORMAT_VERSION)
         throw OpenMMException("\"" + path + "\" has dataset format version " + std::to_string(version) +
-                              "; this openmm-mrl reads version " + std::to_string(FORMAT_VERSION) +
+                              "; this openmm-mrl reads version " + std::to_string(DATASET_FORMAT_VERSION) +
                               ": use the openmm-mrl release that wrote it");
     DatasetAttributes attributes;
     auto text = [&](const char* name) { return hasAttribute(file, name) ? readStringAttribute(file, name) : ""; };
@@ -284,45 +296,47 @@ DatasetAttributes readAttributes(hid_t file, const std::string& path) {
     return attributes;
 }
 
-/// Creates the groups and empty datasets of docs/dataset.md.
+hid_t fileType(ColumnType type) {
+    switch (type) {
+    case ColumnType::Int8:
+        return H5T_STD_I8LE;
+    case ColumnType::Int32:
+        return H5T_STD_I32LE;
+    case ColumnType::Int64:
+        return H5T_STD_I64LE;
+    case ColumnType::Float32:
+        return H5T_IEEE_F32LE;
+    case ColumnType::Float64:
+        return H5T_IEEE_F64LE;
+    case ColumnType::String:
+        break;
+    }
+    return -1;
+}
+
+/// Creates the groups and empty datasets of the layout (MRLDatasetLayout.h, docs/dataset.md).
 void createLayout(hid_t file, const DatasetAttributes& attributes) {
     writeAttributes(file, attributes);
-    for (const char* group : {"/records", "/atoms", "/molecules", "/bonds", "/frames", "/frame_atoms", "/skipped"})
-        Handle(H5Gcreate2(file, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
-               std::string("creating ") + group);
+    std::set<std::string> groups;
+    for (const DatasetColumn& column : DATASET_COLUMNS)
+        if (groups.insert(column.group).second)
+            Handle(
+                H5Gcreate2(file, std::string("/").append(column.group).c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                H5Gclose, std::string("creating /").append(column.group));
     Handle str(stringType(), H5Tclose, "string type");
-    createDataset(file, "/records/key", str, {}, true);
-    createDataset(file, "/records/pair_id", str, {}, true);
-    createDataset(file, "/records/weight", H5T_IEEE_F64LE, {}, true);
-    createDataset(file, "/records/central_molecule", H5T_STD_I32LE, {}, true);
-    for (const char* name : {"atom_offset", "molecule_offset", "bond_offset", "frame_offset"}) {
-        std::string path = std::string("/records/") + name;
-        createDataset(file, path, H5T_STD_I64LE, {}, false);
-        long long zero = 0;
-        appendRows(file, path, H5T_NATIVE_LLONG, &zero, 1);
+    for (const DatasetColumn& column : DATASET_COLUMNS) {
+        std::string path = std::string("/").append(column.group).append("/").append(column.name);
+        std::vector<hsize_t> trailing;
+        for (int d : column.rowShape)
+            if (d > 0)
+                trailing.push_back(d);
+        hid_t type = column.type == ColumnType::String ? static_cast<hid_t>(str) : fileType(column.type);
+        createDataset(file, path, type, trailing, !column.offset, column.units);
+        if (column.offset) {
+            long long zero = 0;
+            appendRows(file, path, H5T_NATIVE_LLONG, &zero, 1);
+        }
     }
-    for (const char* name : {"atomic_number", "formal_charge", "molecule_index", "anchor"})
-        createDataset(file, std::string("/atoms/") + name, H5T_STD_I32LE, {}, true,
-                      name == std::string("formal_charge") ? "e" : nullptr);
-    createDataset(file, "/molecules/smiles", str, {}, true);
-    createDataset(file, "/molecules/name", str, {}, true);
-    createDataset(file, "/molecules/is_central", H5T_STD_I8LE, {}, true);
-    createDataset(file, "/bonds/index", H5T_STD_I32LE, {2}, true);
-    createDataset(file, "/bonds/order", H5T_IEEE_F32LE, {}, true);
-    createDataset(file, "/frames/time", H5T_IEEE_F64LE, {}, true, "ps");
-    createDataset(file, "/frames/box", H5T_IEEE_F32LE, {3, 3}, true, "nm");
-    createDataset(file, "/frames/total_energy", H5T_IEEE_F64LE, {}, true, "kJ/mol");
-    createDataset(file, "/frames/interaction_energy", H5T_IEEE_F64LE, {}, true, "kJ/mol");
-    createDataset(file, "/frames/atom_offset", H5T_STD_I64LE, {}, false);
-    long long zero = 0;
-    appendRows(file, "/frames/atom_offset", H5T_NATIVE_LLONG, &zero, 1);
-    createDataset(file, "/frame_atoms/positions", H5T_IEEE_F32LE, {3}, true, "nm");
-    createDataset(file, "/frame_atoms/total_forces", H5T_IEEE_F32LE, {3}, true, "kJ/mol/nm");
-    createDataset(file, "/frame_atoms/interaction_forces", H5T_IEEE_F32LE, {3}, true, "kJ/mol/nm");
-    createDataset(file, "/frame_atoms/direction_3dmrl", H5T_IEEE_F32LE, {3}, true, "1");
-    createDataset(file, "/skipped/key", str, {}, true);
-    createDataset(file, "/skipped/pair_id", str, {}, true);
-    createDataset(file, "/skipped/reason", str, {}, true);
 }
 
 void appendRecord(hid_t file, const DatasetRecord& record) {
@@ -460,7 +474,7 @@ void closeFile(hid_t file, const std::string& path) {
 
 /// Writes a complete file with `fill` to `path`.tmp, fsyncs it and renames it to `path`.
 void writeAtomically(const std::string& path, const std::function<hid_t(const std::string&)>& open,
-                     const std::function<void(hid_t)>& fill) {
+                     const std::function<void(hid_t)>& fill, const char* crashPoint = nullptr) {
     std::string temporary = path + ".tmp";
     hid_t file = open(temporary);
     try {
@@ -472,6 +486,8 @@ void writeAtomically(const std::string& path, const std::function<hid_t(const st
     }
     closeFile(file, temporary);
     fsyncPath(temporary);
+    if (crashPoint != nullptr)
+        crashIfAt(crashPoint);
     fs::rename(temporary, path);
     fsyncPath(fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string());
 }
@@ -572,44 +588,127 @@ std::vector<SkippedInput> DatasetReader::getSkipped() const {
 
 // ---- writer -----------------------------------------------------------------------------------
 
-DatasetWriter::DatasetWriter(const std::string& path, const DatasetAttributes& attributes, bool overwrite)
-    : path(path), journal(path + ".journal"), attributes(attributes) {
+namespace {
+
+std::string optionsMismatch(const std::string& what, const std::string& existing, const std::string& mine) {
+    return what +
+           " was made with other options than this run (a resumed run needs the same options; different options:\n"
+           "  there: " +
+           existing + "\n  now:   " + mine +
+           "\n); give a new output file, or replace the file (mrl-envgen --overwrite, Python overwrite=True)";
+}
+
+/// One finished entry of a journal: a record or a skip, its key, and the journal file that holds it.
+struct JournalItem {
+    std::string key;
+    fs::path entry;
+    bool isRecord;
+    bool operator<(const JournalItem& other) const {
+        return key != other.key ? key < other.key : isRecord > other.isRecord;
+    }
+};
+
+/// Every finished journal entry, sorted by key (records before skips of the same key).  Throws when an entry
+/// was written with other options than `optionsJson`: it belongs to another run.
+std::vector<JournalItem> readJournal(const std::string& journal, const std::string& optionsJson) {
+    std::vector<JournalItem> items;
+    if (!fs::is_directory(journal))
+        return items;
+    for (const auto& file : fs::directory_iterator(journal)) {
+        if (file.path().extension() != ".h5")
+            continue;
+        std::string entry = file.path().string();
+        hid_t source = openFile(entry, H5F_ACC_RDONLY);
+        try {
+            DatasetAttributes attributes = readAttributes(source, entry);
+            if (attributes.optionsJson != optionsJson)
+                throw OpenMMException(
+                    optionsMismatch("the journal entry \"" + entry + "\"", attributes.optionsJson, optionsJson));
+            for (const std::string& key : readKeys(source))
+                items.push_back({key, file.path(), true});
+            for (const SkippedInput& skipped : readSkips(source))
+                items.push_back({skipped.key, file.path(), false});
+        } catch (...) {
+            H5Fclose(source);
+            throw;
+        }
+        H5Fclose(source);
+    }
+    std::sort(items.begin(), items.end());
+    return items;
+}
+
+/// Appends the journal item to an open file, reading it from its entry.
+void appendItem(hid_t file, const JournalItem& item) {
+    hid_t source = openFile(item.entry.string(), H5F_ACC_RDONLY);
+    try {
+        if (item.isRecord) {
+            std::vector<std::string> keys = readKeys(source);
+            int r = static_cast<int>(std::find(keys.begin(), keys.end(), item.key) - keys.begin());
+            appendRecord(file, readRecord(source, r));
+        } else {
+            for (const SkippedInput& skipped : readSkips(source))
+                if (skipped.key == item.key) {
+                    appendSkip(file, skipped);
+                    break;
+                }
+        }
+    } catch (...) {
+        H5Fclose(source);
+        throw;
+    }
+    H5Fclose(source);
+}
+
+/// The keys of records and skips in an open file.
+std::set<std::string> keysIn(hid_t file) {
+    std::set<std::string> keys;
+    for (const std::string& key : readKeys(file))
+        keys.insert(key);
+    for (const SkippedInput& skipped : readSkips(file))
+        keys.insert(skipped.key);
+    return keys;
+}
+
+} // namespace
+
+DatasetWriter::DatasetWriter(const std::string& path, const DatasetAttributes& attributes, bool overwrite,
+                             long long foldBytes)
+    : path(path), journal(path + ".journal"), attributes(attributes), foldBytes(foldBytes) {
     silenceHdf5();
+    fs::path directory = fs::path(path).parent_path();
+    if (!directory.empty() && !fs::is_directory(directory))
+        throw OpenMMException("cannot write \"" + path + "\": the directory " + directory.string() +
+                              " does not exist; create it first");
     if (overwrite) {
         fs::remove(path);
-        fs::remove(path + ".tmp");
         fs::remove_all(journal);
     }
+    fs::remove(path + ".tmp"); // a fold cut off before its rename: the file is still the last complete version
+    if (fs::is_directory(journal))
+        for (const auto& entry : fs::directory_iterator(journal))
+            if (entry.path().extension() == ".tmp")
+                fs::remove(entry.path()); // cut off before its rename: never part of the dataset
     if (fs::exists(path)) {
         hid_t file = openFile(path, H5F_ACC_RDONLY);
         try {
             DatasetAttributes existing = readAttributes(file, path);
             if (existing.optionsJson != attributes.optionsJson)
-                throw OpenMMException("\"" + path + "\" was made with other options (" + existing.optionsJson +
-                                      ") than this run (" + attributes.optionsJson +
-                                      "); give a new output file, or --overwrite to replace it");
-            for (const std::string& key : readKeys(file))
-                done.insert(key);
-            for (const SkippedInput& skipped : readSkips(file))
-                done.insert(skipped.key);
+                throw OpenMMException(
+                    optionsMismatch("\"" + path + "\"", existing.optionsJson, attributes.optionsJson));
+            done = keysIn(file);
         } catch (...) {
             H5Fclose(file);
             throw;
         }
         H5Fclose(file);
     } else {
-        fs::path directory = fs::path(path).parent_path();
-        if (!directory.empty() && !fs::is_directory(directory))
-            throw OpenMMException("cannot create \"" + path + "\": the directory " + directory.string() +
-                                  " does not exist");
-        fs::remove_all(journal); // a journal without its file belongs to nothing
+        // A journal without its file (killed before the file was first written, or the file deleted) still
+        // holds finished records: check that it belongs to this run before anything is written.
+        readJournal(journal, attributes.optionsJson);
         writeAtomically(
             path, [&](const std::string& p) { return createFile(p, attributes); }, [](hid_t) {});
     }
-    fs::create_directories(journal);
-    for (const auto& entry : fs::directory_iterator(journal))
-        if (entry.path().extension() == ".tmp")
-            fs::remove(entry.path()); // cut off before its rename: never part of the dataset
     fold();
 }
 
@@ -623,16 +722,22 @@ DatasetWriter::~DatasetWriter() {
     }
 }
 
+std::vector<std::string> DatasetWriter::getKeys() const {
+    return std::vector<std::string>(done.begin(), done.end());
+}
+
 void DatasetWriter::addRecord(const DatasetRecord& record) {
     record.validate();
     if (done.count(record.key))
-        throw OpenMMException("the dataset \"" + path + "\" already has a record with key \"" + record.key + "\"");
+        throw OpenMMException("the key \"" + record.key + "\" is already in \"" + path +
+                              "\" (or its journal); check contains(key) before adding, or use a unique key");
     journalEntry(record.key, journalName(record.key), [&](hid_t file) { appendRecord(file, record); });
 }
 
 void DatasetWriter::addSkipped(const SkippedInput& skipped) {
     if (done.count(skipped.key))
-        return;
+        throw OpenMMException("the key \"" + skipped.key + "\" is already in \"" + path +
+                              "\" (or its journal); check contains(key) before adding, or use a unique key");
     journalEntry(skipped.key, "skip-" + journalName(skipped.key), [&](hid_t file) { appendSkip(file, skipped); });
 }
 
@@ -640,7 +745,10 @@ void DatasetWriter::addSkipped(const SkippedInput& skipped) {
 static_assert(std::is_same_v<hid_t, int64_t>, "HDF5's hid_t is a 64-bit integer");
 void DatasetWriter::journalEntry(const std::string& key, const std::string& name,
                                  const std::function<void(int64_t)>& append) {
+    if (key.empty() || key.find('\0') != std::string::npos)
+        throw OpenMMException("a dataset key must be a non-empty string without NUL characters");
     std::string entry = (fs::path(journal) / (name + ".h5")).string();
+    fs::create_directories(journal);
     writeAtomically(
         entry, [&](const std::string& p) { return createFile(p, attributes); }, append);
     journalBytes += static_cast<long long>(fs::file_size(entry));
@@ -650,49 +758,50 @@ void DatasetWriter::journalEntry(const std::string& key, const std::string& name
 
 void DatasetWriter::maybeFold() {
     long long mainBytes = fs::exists(path) ? static_cast<long long>(fs::file_size(path)) : 0;
-    if (journalBytes >= std::max<long long>(16ll << 20, mainBytes / 4))
+    if (journalBytes >= std::max<long long>(foldBytes, mainBytes / 4))
         fold();
 }
 
 void DatasetWriter::fold() {
-    std::vector<fs::path> entries;
-    if (fs::is_directory(journal))
-        for (const auto& entry : fs::directory_iterator(journal))
-            if (entry.path().extension() == ".h5")
-                entries.push_back(entry.path());
+    std::vector<JournalItem> items = readJournal(journal, attributes.optionsJson);
+    std::set<fs::path> entries;
+    for (const JournalItem& item : items)
+        entries.insert(item.entry);
     if (entries.empty())
         return;
-    std::sort(entries.begin(), entries.end());
-    std::string temporary = path + ".tmp";
-    fs::copy_file(path, temporary, fs::copy_options::overwrite_existing);
-    writeAtomically(
-        path, [&](const std::string& p) { return openFile(p, H5F_ACC_RDWR); },
-        [&](hid_t file) {
-            std::set<std::string> present;
-            for (const std::string& key : readKeys(file))
-                present.insert(key);
-            for (const SkippedInput& skipped : readSkips(file))
-                present.insert(skipped.key);
-            for (const fs::path& entry : entries) {
-                hid_t source = openFile(entry.string(), H5F_ACC_RDONLY);
-                try {
-                    std::vector<std::string> keys = readKeys(source);
-                    for (size_t r = 0; r < keys.size(); r++)
-                        if (present.insert(keys[r]).second)
-                            appendRecord(file, readRecord(source, static_cast<int>(r)));
-                    for (const SkippedInput& skipped : readSkips(source))
-                        if (present.insert(skipped.key).second)
-                            appendSkip(file, skipped);
-                    done.insert(present.begin(), present.end());
-                } catch (...) {
-                    H5Fclose(source);
-                    throw;
-                }
-                H5Fclose(source);
-            }
-        });
-    for (const fs::path& entry : entries)
+    std::set<std::string> present;
+    {
+        hid_t file = openFile(path, H5F_ACC_RDONLY);
+        present = keysIn(file);
+        H5Fclose(file);
+    }
+    bool anyNew =
+        std::any_of(items.begin(), items.end(), [&](const JournalItem& item) { return !present.count(item.key); });
+    if (anyNew) {
+        std::string temporary = path + ".tmp";
+        fs::copy_file(path, temporary, fs::copy_options::overwrite_existing);
+        if (crashesAt("mid-copy")) {
+            fs::resize_file(temporary, fs::file_size(temporary) / 2);
+            crashIfAt("mid-copy");
+        }
+        writeAtomically(
+            path, [&](const std::string& p) { return openFile(p, H5F_ACC_RDWR); },
+            [&](hid_t file) {
+                for (const JournalItem& item : items)
+                    if (present.insert(item.key).second)
+                        appendItem(file, item);
+            },
+            "before-rename");
+    }
+    done.insert(present.begin(), present.end());
+    int deleted = 0;
+    for (const fs::path& entry : entries) {
         fs::remove(entry);
+        if (++deleted == 1)
+            crashIfAt("mid-delete");
+    }
+    std::error_code notEmpty;
+    fs::remove(journal, notEmpty); // only when empty (a .tmp of another writer stays)
     journalBytes = 0;
 }
 

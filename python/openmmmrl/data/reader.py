@@ -18,43 +18,24 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import h5py
 import numpy as np
 
+from . import _core
 from .records import Record
 
-__all__ = ["Dataset", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["Dataset", "layout", "format_version"]
 
-FORMAT = "openmm-mrl-dataset"
-FORMAT_VERSION = 1
-
-_STR = h5py.string_dtype("utf-8")
-
-# The layout: group -> [(dataset, dtype, trailing shape, compressed)].  Offsets are chunked (they grow)
-# but not compressed.  Every dataset's first axis grows.
-_LAYOUT = {
-    "records": [("key", _STR, (), True), ("pair_id", _STR, (), True), ("weight", np.float64, (), True),
-                ("central_molecule", np.int32, (), True), ("atom_offset", np.int64, (), False),
-                ("molecule_offset", np.int64, (), False), ("bond_offset", np.int64, (), False),
-                ("frame_offset", np.int64, (), False)],
-    "atoms": [("atomic_number", np.int32, (), True), ("formal_charge", np.int32, (), True),
-              ("molecule_index", np.int32, (), True), ("anchor", np.int32, (), True)],
-    "molecules": [("smiles", _STR, (), True), ("name", _STR, (), True), ("is_central", np.int8, (), True)],
-    "bonds": [("index", np.int32, (2,), True), ("order", np.float32, (), True)],
-    "frames": [("time", np.float64, (), True), ("box", np.float32, (3, 3), True),
-               ("total_energy", np.float64, (), True), ("interaction_energy", np.float64, (), True),
-               ("atom_offset", np.int64, (), False)],
-    "frame_atoms": [("positions", np.float32, (3,), True), ("total_forces", np.float32, (3,), True),
-                    ("interaction_forces", np.float32, (3,), True), ("direction_3dmrl", np.float32, (3,), True)],
-    "skipped": [("key", _STR, (), True), ("pair_id", _STR, (), True), ("reason", _STR, (), True)],
-}
-_UNITS = {("records", "weight"): "1", ("atoms", "formal_charge"): "e", ("bonds", "order"): "1",
-          ("frames", "time"): "ps", ("frames", "box"): "nm", ("frames", "total_energy"): "kJ/mol",
-          ("frames", "interaction_energy"): "kJ/mol", ("frame_atoms", "positions"): "nm",
-          ("frame_atoms", "total_forces"): "kJ/mol/nm", ("frame_atoms", "interaction_forces"): "kJ/mol/nm",
-          ("frame_atoms", "direction_3dmrl"): "1"}
-# Rows per chunk, by the size of a row: about 64 KiB per compressed chunk; offsets (uncompressed) 512 rows,
-# so that a one-record journal entry stays small.
-_CHUNK_BYTES = 1 << 16
-_OFFSET_CHUNK_ROWS = 512
 _OFFSETS = ("atom_offset", "molecule_offset", "bond_offset", "frame_offset")
+
+
+def layout() -> List[Tuple[str, str, str, tuple, bool, str]]:
+    """The dataset layout (docs/dataset.md), from its one definition in C++ (``MRLDatasetLayout.h``):
+    one ``(group, name, dtype, row shape, is_offset, units)`` per HDF5 dataset; dtype is a numpy dtype
+    name or ``"str"``, units ``""`` for none."""
+    return [tuple(row) for row in _core.core().layout()]
+
+
+def format_version() -> int:
+    """The dataset format version this release writes and reads."""
+    return _core.core().formatVersion()
 
 
 def _to_python(value):
@@ -74,19 +55,34 @@ def _read_attributes(h5) -> dict:
 
 
 def _check_format(h5, path):
+    """Checks the root attributes and every dataset of the layout (presence, element kind, row shape)."""
+    core = _core.core()
+    name, version_read = core.formatName(), core.formatVersion()
     fmt = _to_python(h5.attrs.get("format", None))
-    if fmt != FORMAT:
+    if fmt != name:
         raise ValueError(f"{path} is not an openmm-mrl dataset (its root attribute 'format' is {fmt!r}, "
-                         f"expected {FORMAT!r}); give a file written by mrl-envgen or openmmmrl.DatasetReporter")
+                         f"expected {name!r}); give a file written by mrl-envgen or openmmmrl.DatasetReporter")
     version = _to_python(h5.attrs.get("format_version", None))
     if not isinstance(version, int) or version < 1:
-        raise ValueError(f"{path}: root attribute 'format_version' is {version!r}, expected {FORMAT_VERSION}")
-    if version > FORMAT_VERSION:
+        raise ValueError(f"{path}: root attribute 'format_version' is {version!r}, expected {version_read}")
+    if version > version_read:
         raise ValueError(f"{path} has dataset format version {version}, this openmmmrl reads version "
-                         f"{FORMAT_VERSION}; update openmm-mrl")
-    missing = [f"/{g}/{d}" for g, spec in _LAYOUT.items() for d, *_ in spec if f"{g}/{d}" not in h5]
+                         f"{version_read}; update openmm-mrl")
+    missing, wrong = [], []
+    for group, dataset, dtype, shape, _, _ in layout():
+        where = f"/{group}/{dataset}"
+        if f"{group}/{dataset}" not in h5:
+            missing.append(where)
+            continue
+        d = h5[f"{group}/{dataset}"]
+        kind_ok = (h5py.check_string_dtype(d.dtype) is not None if dtype == "str"
+                   else d.dtype.kind == np.dtype(dtype).kind)
+        if not kind_ok or tuple(d.shape[1:]) != tuple(shape):
+            wrong.append(f"{where} is {d.dtype}{list(d.shape)}, expected {dtype}[*{''.join(f', {n}' for n in shape)}]")
     if missing:
         raise ValueError(f"{path} is an incomplete openmm-mrl dataset: it lacks {', '.join(missing)}")
+    if wrong:
+        raise ValueError(f"{path} is a damaged openmm-mrl dataset: {'; '.join(wrong)}")
 
 
 def _open_h5(path, mode="r"):
