@@ -55,9 +55,12 @@ if ! cmake --build "$build" -j "$(nproc)" 2>&1 | { grep -Ev '^\[ *[0-9]+%\]|^(Co
   echo "the build failed (messages above)" >&2
   exit 1
 fi
+# The installed package is rebuilt whole each time, so that no file of an older layout stays importable.
+site="$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+rm -rf "$site/openmmmrl"
 cmake --install "$build" >/dev/null
 # The pure-Python package, its metadata (the version) and console commands (mrl-train, mrl-export,
 # mrl-evaluate) from pyproject.toml; CMake installed the compiled modules beside it.
 "$python" -m pip install -q --no-deps --no-build-isolation --no-index "$root" 2>&1 | { grep -v "^\s*$" || true; }
-"$python" -c "import openmmmrl" || { echo "openmmmrl does not import after the install" >&2; exit 1; }
+"$python" -c "from openmmmrl import MRLForce; import openmmmrl.data" || { echo "openmmmrl (MRLForce, openmmmrl.data) does not import after the install" >&2; exit 1; }
 say "ready: $python with openmmmrl $("$python" -c 'import openmmmrl; print(openmmmrl.__version__)')"
