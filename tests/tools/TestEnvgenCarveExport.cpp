@@ -22,6 +22,7 @@
 
 #include <gtest/gtest.h>
 
+#include "DcdTestFile.h"
 #include "MRLDataset.h"
 #include "openmm/Context.h"
 #include "openmm/HarmonicAngleForce.h"
@@ -155,59 +156,14 @@ Simulation makeSimulation(int numFrames, unsigned seed = 11) {
 
 // ---- files --------------------------------------------------------------------------------------
 
-/// Binary writer for DCD records in either byte order.
-class Binary {
-public:
-    Binary(const std::string& path, bool bigEndian) : out(path, std::ios::binary), swap(bigEndian) {}
-    template <class T> void put(T value) {
-        char bytes[sizeof(T)];
-        std::memcpy(bytes, &value, sizeof(T));
-        if (swap)
-            std::reverse(bytes, bytes + sizeof(T));
-        out.write(bytes, sizeof(T));
-    }
-    void raw(const char* bytes, size_t count) { out.write(bytes, static_cast<std::streamsize>(count)); }
-
-private:
-    std::ofstream out;
-    bool swap;
-};
-
-/// The CHARMM DCD that OpenMM's DCDFile writes (openmm/app/dcdfile.py): the header, then per frame a unit
-/// cell record (A, cos gamma, B, cos beta, cos alpha, C in Angstrom) and x, y, z as float32 Angstrom.
+/// The DCD of the simulation's frames with their cubic boxes, as OpenMM's DCDFile writes it.
 void writeDcd(const std::string& path, const Simulation& sim, bool bigEndian = false, bool unitCell = true) {
-    Binary out(path, bigEndian);
-    int n = sim.system.getNumParticles();
-    int32_t firstStep = 100, interval = 50;
-    float dt = static_cast<float>(0.002 / 0.04888821);
-    out.put<int32_t>(84);
-    out.raw("CORD", 4);
-    for (int32_t v : {static_cast<int32_t>(sim.frames.size()), firstStep, interval, 0, 0, 0, 0, 0, 0})
-        out.put<int32_t>(v);
-    out.put<float>(dt);
-    for (int32_t v : {unitCell ? 1 : 0, 0, 0, 0, 0, 0, 0, 0, 0, 24, 84, 164, 2})
-        out.put<int32_t>(v);
-    char title[160] = {};
-    std::snprintf(title, 80, "Created by OpenMM");
-    std::snprintf(title + 80, 80, "Created by the mrl-envgen tests");
-    out.raw(title, 160);
-    for (int32_t v : {164, 4, n, 4})
-        out.put<int32_t>(v);
-    for (size_t f = 0; f < sim.frames.size(); f++) {
-        if (unitCell) {
-            double a = 10 * sim.boxes[f];
-            out.put<int32_t>(48);
-            for (double v : {a, 0.0, a, 0.0, 0.0, a})
-                out.put<double>(v);
-            out.put<int32_t>(48);
-        }
-        for (int k = 0; k < 3; k++) {
-            out.put<int32_t>(4 * n);
-            for (int i = 0; i < n; i++)
-                out.put<float>(static_cast<float>(10.0 * sim.frames[f][i][k]));
-            out.put<int32_t>(4 * n);
-        }
+    std::vector<MRLTest::DcdCell> cells;
+    for (size_t f = 0; unitCell && f < sim.frames.size(); f++) {
+        double a = 10 * sim.boxes[f];
+        cells.push_back({a, 0.0, a, 0.0, 0.0, a});
     }
+    MRLTest::writeDcdFile(path, sim.frames, cells, 100, 50, 0.002, bigEndian);
 }
 
 void writePdb(const std::string& path, const Simulation& sim, int dropAtoms = 0) {

@@ -10,13 +10,17 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <sstream>
+#include <tuple>
 
 #include "Cli.h"
 #include "Commands.h"
 #include "MMFFSystem.h"
 #include "MRLDataset.h"
 #include "MRLEnvironment.h"
+#include "MRLPlatforms.h"
+#include "MRLText.h"
 #include "openmm/Context.h"
 #include "openmm/CustomExternalForce.h"
 #include "openmm/LangevinMiddleIntegrator.h"
@@ -44,11 +48,6 @@ struct Pair {
     std::string first, second, id;
     double weight = 1.0;
 };
-
-std::string trim(const std::string& text) {
-    size_t begin = text.find_first_not_of(" \t\r\n"), end = text.find_last_not_of(" \t\r\n");
-    return begin == std::string::npos ? "" : text.substr(begin, end - begin + 1);
-}
 
 std::vector<std::string> splitCsvLine(const std::string& line) {
     std::vector<std::string> fields;
@@ -158,17 +157,12 @@ std::string shardedPath(const std::string& path, int rank, int size) {
     return path.substr(0, dot) + suffix + path.substr(dot);
 }
 
-/// Loads OpenMM's plugins (ours included) and returns the named platform, or a UsageError listing those present.
-Platform& findPlatform(const std::string& name) {
-    const char* directory = std::getenv("OPENMM_PLUGIN_DIR");
-    Platform::loadPluginsFromDirectory(directory != nullptr ? directory : MRL_OPENMM_PLUGIN_DIR);
-    std::string available;
-    for (int i = 0; i < Platform::getNumPlatforms(); i++) {
-        if (Platform::getPlatform(i).getName() == name)
-            return Platform::getPlatform(i);
-        available += (i > 0 ? ", " : "") + Platform::getPlatform(i).getName();
-    }
-    throw UsageError("no OpenMM platform \"" + name + "\"; the platforms here are " + available);
+/// The platform named by --platform, or a UsageError listing those present.
+Platform& platformOrUsageError(const std::string& name) {
+    Platform* platform = findPlatform(name);
+    if (platform == nullptr)
+        throw UsageError("no OpenMM platform \"" + name + "\"; the platforms here are " + availablePlatforms());
+    return *platform;
 }
 
 struct Settings {
@@ -176,7 +170,7 @@ struct Settings {
     double temperature, timestep, friction, minDistance, cutoff, box, restraintMargin, restraintK, maxForce;
     bool periodic, largerIsCentral, baseline;
     std::uint64_t seed;
-    std::string platform;
+    std::string platform, central;
 };
 
 /// What one record's MD cost (seconds), for the summary and the benchmark.
@@ -185,14 +179,10 @@ struct Timing {
     long long steps = 0;
 };
 
-DatasetRecord simulate(const Pair& pair, int conformer, const std::string& key, const Settings& settings,
-                       Platform& platform, Timing& timing) {
-    Clock::time_point start = Clock::now();
-    std::uint64_t recordSeed = deriveSeed(settings.seed, key);
-    std::mt19937_64 random(recordSeed);
-    int openmmSeed = static_cast<int>(recordSeed % 2147483646) + 1; // 0 would mean "pick one"
-
-    // Molecules depend on the pair only, so every conformer record of a pair (and a rerun) sees the same ones.
+/// The environment of one record: the pair's molecules (the same for every conformer record of a pair, and a
+/// rerun), the central one with its partner copies placed around it.
+Environment makeEnvironment(const Pair& pair, int conformer, const std::string& key, const Settings& settings,
+                            std::mt19937_64& random) {
     std::string pairKey = key.substr(0, key.find('/'));
     PreparedMolecule a =
         prepareMolecule(pair.first, settings.conformers, deriveSeed(settings.seed, pairKey + "/first"));
@@ -208,8 +198,13 @@ DatasetRecord simulate(const Pair& pair, int conformer, const std::string& key, 
     placement.periodic = settings.periodic;
     placement.boxNm = settings.box;
     placement.cutoffNm = settings.cutoff;
-    Environment environment = placeEnvironment(central, conformer, partner, conformer, placement, random);
+    return placeEnvironment(central, conformer, partner, conformer, placement, random);
+}
 
+/// The MMFF94 System of an environment: in its periodic box, or held together by a flat-bottom sphere of
+/// `restraintRadius` (nm) whose force group (2) is not part of the labels.
+std::unique_ptr<System> createSystem(const Environment& environment, const Pair& pair, const Settings& settings,
+                                     double restraintRadius) {
     MMFFOptions mmff;
     mmff.periodic = settings.periodic;
     mmff.cutoffNm = settings.cutoff;
@@ -219,43 +214,28 @@ DatasetRecord simulate(const Pair& pair, int conformer, const std::string& key, 
     } catch (const OpenMMException& e) {
         throw SkipInput(e.what());
     }
-    int numAtoms = system->getNumParticles();
-    Vec3 boxVectors[3] = {Vec3(environment.boxNm, 0, 0), Vec3(0, environment.boxNm, 0), Vec3(0, 0, environment.boxNm)};
-    double restraintRadius = environment.radiusNm + settings.restraintMargin;
-    if (settings.periodic)
-        system->setDefaultPeriodicBoxVectors(boxVectors[0], boxVectors[1], boxVectors[2]);
-    else {
-        // A flat-bottom sphere keeps the cluster together; its force group (2) is not part of the labels.
-        auto* restraint = new CustomExternalForce(
-            "0.5*k_restraint*step(r-r_restraint)*(r-r_restraint)^2; r=sqrt((x-x0)^2+(y-y0)^2+(z-z0)^2)");
-        restraint->setName("flat-bottom cluster restraint");
-        restraint->addGlobalParameter("k_restraint", settings.restraintK);
-        restraint->addGlobalParameter("r_restraint", restraintRadius);
-        restraint->addGlobalParameter("x0", environment.centerNm[0]);
-        restraint->addGlobalParameter("y0", environment.centerNm[1]);
-        restraint->addGlobalParameter("z0", environment.centerNm[2]);
-        for (int i = 0; i < numAtoms; i++)
-            restraint->addParticle(i);
-        restraint->setForceGroup(2);
-        system->addForce(restraint);
+    if (settings.periodic) {
+        double box = environment.boxNm;
+        system->setDefaultPeriodicBoxVectors(Vec3(box, 0, 0), Vec3(0, box, 0), Vec3(0, 0, box));
+        return system;
     }
-    std::map<std::string, std::string> properties;
-    if (platform.getName() == "CPU")
-        properties["Threads"] = std::to_string(settings.threads);
-    LangevinMiddleIntegrator integrator(settings.temperature, settings.friction, settings.timestep);
-    integrator.setRandomNumberSeed(openmmSeed);
-    Context context(*system, integrator, platform, properties);
-    context.setPositions(environment.positionsNm);
-    LocalEnergyMinimizer::minimize(context, 10.0, 5000);
-    State minimized = context.getState(State::Energy | State::Positions, false, 0b11);
-    if (!std::isfinite(minimized.getPotentialEnergy()))
-        throw SkipInput("energy minimization failed: the energy is " + std::to_string(minimized.getPotentialEnergy()) +
-                        " kJ/mol afterwards");
-    context.setVelocitiesToTemperature(settings.temperature, openmmSeed);
-    timing.setup += secondsSince(start);
+    auto* restraint = new CustomExternalForce(
+        "0.5*k_restraint*step(r-r_restraint)*(r-r_restraint)^2; r=sqrt((x-x0)^2+(y-y0)^2+(z-z0)^2)");
+    restraint->setName("flat-bottom cluster restraint");
+    restraint->addGlobalParameter("k_restraint", settings.restraintK);
+    restraint->addGlobalParameter("r_restraint", restraintRadius);
+    restraint->addGlobalParameter("x0", environment.centerNm[0]);
+    restraint->addGlobalParameter("y0", environment.centerNm[1]);
+    restraint->addGlobalParameter("z0", environment.centerNm[2]);
+    for (int i = 0; i < system->getNumParticles(); i++)
+        restraint->addParticle(i);
+    restraint->setForceGroup(2);
+    system->addForce(restraint);
+    return system;
+}
 
-    Clock::time_point mdStart = Clock::now();
-    integrator.step(settings.equilibration);
+/// A record with the environment's atoms, molecules and bonds, and no frames yet.
+DatasetRecord emptyRecord(const std::string& key, const Pair& pair, const Environment& environment) {
     DatasetRecord record;
     record.key = key;
     record.pairId = pair.id;
@@ -274,74 +254,119 @@ DatasetRecord simulate(const Pair& pair, int conformer, const std::string& key, 
         record.bonds.push_back({static_cast<int>(bond->getBeginAtomIdx()), static_cast<int>(bond->getEndAtomIdx())});
         record.bondOrders.push_back(static_cast<float>(bond->getBondTypeAsDouble()));
     }
-    int numFrames = settings.steps / settings.interval;
-    std::vector<Vec3> forces(numAtoms);
-    for (int frame = 0; frame < numFrames; frame++) {
-        integrator.step(settings.interval);
-        // Groups 0 and 1 once each: the total is their sum, so no group is evaluated twice per frame.
-        State intramolecular = context.getState(State::Positions | State::Forces | State::Energy, false, 0b01);
-        State interaction = context.getState(State::Forces | State::Energy, false, 0b10);
-        const std::vector<Vec3>& positions = intramolecular.getPositions();
-        const std::vector<Vec3>& interactionForces = interaction.getForces();
-        for (int i = 0; i < numAtoms; i++)
-            forces[i] = intramolecular.getForces()[i] + interactionForces[i];
-        double energy = intramolecular.getPotentialEnergy() + interaction.getPotentialEnergy();
-        auto when = [&] {
-            return " at frame " + std::to_string(frame) + " (step " +
-                   std::to_string(settings.equilibration + (frame + 1) * settings.interval) + ")";
-        };
-        if (!std::isfinite(energy))
-            throw SkipInput("exploding trajectory: the energy is not finite" + when());
-        for (int i = 0; i < numAtoms; i++) {
-            double force = std::sqrt(forces[i].dot(forces[i]));
-            if (!(force <= settings.maxForce))
-                throw SkipInput("exploding trajectory: atom " + std::to_string(i) + " feels " + std::to_string(force) +
-                                " kJ/mol/nm (more than --max-force)" + when());
-            if (!settings.periodic) {
-                Vec3 d = positions[i] - environment.centerNm;
-                if (std::sqrt(d.dot(d)) > restraintRadius + 1.0)
-                    throw SkipInput("exploding trajectory: atom " + std::to_string(i) + " left the cluster" + when());
-            }
-        }
-        record.timePs.push_back(intramolecular.getTime());
-        record.totalEnergyKJPerMol.push_back(energy);
-        record.interactionEnergyKJPerMol.push_back(interaction.getPotentialEnergy());
-        Vec3 a, b, c;
-        intramolecular.getPeriodicBoxVectors(a, b, c);
-        for (const Vec3& v : {a, b, c})
-            for (int k = 0; k < 3; k++)
-                record.boxNm.push_back(settings.periodic ? static_cast<float>(v[k]) : 0.0f);
-        for (int i = 0; i < numAtoms; i++)
-            for (int k = 0; k < 3; k++) {
-                record.positionsNm.push_back(static_cast<float>(positions[i][k]));
-                record.totalForcesKJPerMolNm.push_back(static_cast<float>(forces[i][k]));
-                record.interactionForcesKJPerMolNm.push_back(static_cast<float>(interactionForces[i][k]));
-            }
-        std::vector<float> directions = directionTargets(environment, positions);
-        record.direction3DMRL.insert(record.direction3DMRL.end(), directions.begin(), directions.end());
-    }
-    timing.md += secondsSince(mdStart);
-    timing.steps += settings.equilibration + numFrames * settings.interval;
-
-    if (settings.baseline) {
-        // The same System and integrator with nothing recorded: the speed the tool is measured against.
-        LangevinMiddleIntegrator bare(settings.temperature, settings.friction, settings.timestep);
-        bare.setRandomNumberSeed(openmmSeed);
-        Context bareContext(*system, bare, platform, properties);
-        bareContext.setPositions(minimized.getPositions());
-        bareContext.setVelocitiesToTemperature(settings.temperature, openmmSeed);
-        bare.step(1);
-        Clock::time_point bareStart = Clock::now();
-        bare.step(settings.equilibration + numFrames * settings.interval);
-        bareContext.getState(State::Energy);
-        timing.baseline += secondsSince(bareStart);
-    }
     return record;
 }
 
-} // namespace
+/// Records the current state of `context` as the record's frame number `frame`: total (groups 0 and 1) and
+/// interaction (group 1) energies and forces, positions, box, 3DMRL directions.  Throws SkipInput when the
+/// trajectory explodes (a non-finite energy, a force above --max-force, an atom that left the cluster).
+void recordFrame(Context& context, int frame, const Environment& environment, const Settings& settings,
+                 double restraintRadius, DatasetRecord& record) {
+    // Groups 0 and 1 once each: the total is their sum, so no group is evaluated twice per frame.
+    State intramolecular = context.getState(State::Positions | State::Forces | State::Energy, false, 0b01);
+    State interaction = context.getState(State::Forces | State::Energy, false, 0b10);
+    const std::vector<Vec3>& positions = intramolecular.getPositions();
+    const std::vector<Vec3>& interactionForces = interaction.getForces();
+    int numAtoms = static_cast<int>(positions.size());
+    std::vector<Vec3> forces(numAtoms);
+    for (int i = 0; i < numAtoms; i++)
+        forces[i] = intramolecular.getForces()[i] + interactionForces[i];
+    double energy = intramolecular.getPotentialEnergy() + interaction.getPotentialEnergy();
+    auto when = [&] {
+        return " at frame " + std::to_string(frame) + " (step " +
+               std::to_string(settings.equilibration + (frame + 1) * settings.interval) + ")";
+    };
+    if (!std::isfinite(energy))
+        throw SkipInput("exploding trajectory: the energy is not finite" + when());
+    for (int i = 0; i < numAtoms; i++) {
+        double force = std::sqrt(forces[i].dot(forces[i]));
+        if (!(force <= settings.maxForce))
+            throw SkipInput("exploding trajectory: atom " + std::to_string(i) + " feels " + std::to_string(force) +
+                            " kJ/mol/nm (more than --max-force)" + when());
+        if (!settings.periodic) {
+            Vec3 d = positions[i] - environment.centerNm;
+            if (std::sqrt(d.dot(d)) > restraintRadius + 1.0)
+                throw SkipInput("exploding trajectory: atom " + std::to_string(i) + " left the cluster" + when());
+        }
+    }
+    record.timePs.push_back(intramolecular.getTime());
+    record.totalEnergyKJPerMol.push_back(energy);
+    record.interactionEnergyKJPerMol.push_back(interaction.getPotentialEnergy());
+    Vec3 a, b, c;
+    intramolecular.getPeriodicBoxVectors(a, b, c);
+    for (const Vec3& v : {a, b, c})
+        for (int k = 0; k < 3; k++)
+            record.boxNm.push_back(settings.periodic ? static_cast<float>(v[k]) : 0.0f);
+    for (int i = 0; i < numAtoms; i++)
+        for (int k = 0; k < 3; k++) {
+            record.positionsNm.push_back(static_cast<float>(positions[i][k]));
+            record.totalForcesKJPerMolNm.push_back(static_cast<float>(forces[i][k]));
+            record.interactionForcesKJPerMolNm.push_back(static_cast<float>(interactionForces[i][k]));
+        }
+    std::vector<float> directions = directionTargets(environment, positions);
+    record.direction3DMRL.insert(record.direction3DMRL.end(), directions.begin(), directions.end());
+}
 
-int runBuild(int argc, char** argv, int first) {
+/// The seconds of a bare Langevin run of `steps` steps from `positions`, nothing recorded: the speed the
+/// tool is measured against.
+double timeBareRun(const System& system, const Settings& settings, Platform& platform,
+                   const std::map<std::string, std::string>& properties, int openmmSeed,
+                   const std::vector<Vec3>& positions, int steps) {
+    LangevinMiddleIntegrator bare(settings.temperature, settings.friction, settings.timestep);
+    bare.setRandomNumberSeed(openmmSeed);
+    Context bareContext(system, bare, platform, properties);
+    bareContext.setPositions(positions);
+    bareContext.setVelocitiesToTemperature(settings.temperature, openmmSeed);
+    bare.step(1);
+    Clock::time_point bareStart = Clock::now();
+    bare.step(steps);
+    bareContext.getState(State::Energy);
+    return secondsSince(bareStart);
+}
+
+DatasetRecord simulate(const Pair& pair, int conformer, const std::string& key, const Settings& settings,
+                       Platform& platform, Timing& timing) {
+    Clock::time_point start = Clock::now();
+    std::uint64_t recordSeed = deriveSeed(settings.seed, key);
+    std::mt19937_64 random(recordSeed);
+    int openmmSeed = static_cast<int>(recordSeed % 2147483646) + 1; // 0 would mean "pick one"
+    Environment environment = makeEnvironment(pair, conformer, key, settings, random);
+    double restraintRadius = environment.radiusNm + settings.restraintMargin;
+    std::unique_ptr<System> system = createSystem(environment, pair, settings, restraintRadius);
+
+    std::map<std::string, std::string> properties;
+    if (platform.getName() == "CPU")
+        properties["Threads"] = std::to_string(settings.threads);
+    LangevinMiddleIntegrator integrator(settings.temperature, settings.friction, settings.timestep);
+    integrator.setRandomNumberSeed(openmmSeed);
+    Context context(*system, integrator, platform, properties);
+    context.setPositions(environment.positionsNm);
+    LocalEnergyMinimizer::minimize(context, 10.0, 5000);
+    State minimized = context.getState(State::Energy | State::Positions, false, 0b11);
+    if (!std::isfinite(minimized.getPotentialEnergy()))
+        throw SkipInput("energy minimization failed: the energy is " + std::to_string(minimized.getPotentialEnergy()) +
+                        " kJ/mol afterwards");
+    context.setVelocitiesToTemperature(settings.temperature, openmmSeed);
+    timing.setup += secondsSince(start);
+
+    Clock::time_point mdStart = Clock::now();
+    integrator.step(settings.equilibration);
+    DatasetRecord record = emptyRecord(key, pair, environment);
+    int numFrames = settings.steps / settings.interval;
+    for (int frame = 0; frame < numFrames; frame++) {
+        integrator.step(settings.interval);
+        recordFrame(context, frame, environment, settings, restraintRadius, record);
+    }
+    timing.md += secondsSince(mdStart);
+    int steps = settings.equilibration + numFrames * settings.interval;
+    timing.steps += steps;
+    if (settings.baseline)
+        timing.baseline +=
+            timeBareRun(*system, settings, platform, properties, openmmSeed, minimized.getPositions(), steps);
+    return record;
+}
+
+Options buildOptions() {
     Options options("build",
                     "Builds interaction environments from a CSV of SMILES pairs: for each pair, ETKDG conformers\n"
                     "relaxed with MMFF94, the central molecule (the larger one unless --central first) with\n"
@@ -385,9 +410,10 @@ int runBuild(int argc, char** argv, int first) {
         .flag("baseline", "also time a bare Langevin run of each System (benchmark: build speed / bare OpenMM speed)")
         .flag("overwrite", "replace OUTPUT instead of resuming it")
         .flag("quiet", "no progress bar");
-    if (!options.parse(argc, argv, first))
-        return 0;
-    Clock::time_point runStart = Clock::now();
+    return options;
+}
+
+Settings readSettings(const Options& options) {
     Settings settings;
     settings.copies = static_cast<int>(options.getInt("copies"));
     settings.conformers = static_cast<int>(options.getInt("conformers"));
@@ -408,10 +434,10 @@ int runBuild(int argc, char** argv, int first) {
     settings.baseline = options.getFlag("baseline");
     settings.seed = static_cast<std::uint64_t>(options.getInt("seed"));
     settings.platform = options.get("platform");
-    std::string central = options.get("central");
-    if (central != "larger" && central != "first")
-        throw UsageError("--central must be larger or first, not \"" + central + "\"");
-    settings.largerIsCentral = central == "larger";
+    settings.central = options.get("central");
+    if (settings.central != "larger" && settings.central != "first")
+        throw UsageError("--central must be larger or first, not \"" + settings.central + "\"");
+    settings.largerIsCentral = settings.central == "larger";
     if (settings.copies < 1 || settings.conformers < 1 || settings.threads < 1)
         throw UsageError("--copies, --conformers and --threads must be at least 1");
     if (settings.interval < 1 || settings.steps < settings.interval || settings.equilibration < 0)
@@ -422,36 +448,45 @@ int runBuild(int argc, char** argv, int first) {
                          "--friction, --restraint-k and --restraint-margin not negative");
     if (settings.periodic && settings.box > 0 && settings.box < 2 * settings.cutoff)
         throw UsageError("--box must be at least twice --cutoff (" + std::to_string(2 * settings.cutoff) + " nm)");
+    return settings;
+}
 
-    // The shard: from --shard, or from the MPI launcher.
-    auto [rank, size] = mpiRankAndSize();
-    int shard = 0, shards = 1;
-    std::string output = options.get("output");
+/// The pairs this process builds (index % count == index) and the file it writes.
+struct Shard {
+    int index = 0, count = 1;
+    int rank = 0, size = 1; ///< of the MPI launch (0, 1 without one)
+    std::string output;
+    std::string text() const { return std::to_string(index) + "/" + std::to_string(count); }
+};
+
+/// The shard: from --shard, or from the MPI launcher (each rank then writes its own file).
+Shard chooseShard(const Options& options) {
+    Shard shard;
+    std::tie(shard.rank, shard.size) = mpiRankAndSize();
+    shard.output = options.get("output");
     if (options.isSet("shard")) {
-        if (size > 1)
+        if (shard.size > 1)
             throw UsageError("--shard cannot be combined with an MPI launch (each rank takes its shard already)");
-        std::tie(shard, shards) = parseShard(options.get("shard"));
-    } else if (size > 1) {
-        shard = rank;
-        shards = size;
-        output = shardedPath(output, rank, size);
+        std::tie(shard.index, shard.count) = parseShard(options.get("shard"));
+    } else if (shard.size > 1) {
+        shard.index = shard.rank;
+        shard.count = shard.size;
+        shard.output = shardedPath(shard.output, shard.rank, shard.size);
     }
-    Platform& platform = findPlatform(settings.platform);
+    return shard;
+}
 
-    std::uint64_t inputHash = 0;
-    std::vector<Pair> pairs = readPairs(options.getPositionals()[0], inputHash);
-    if (options.isSet("limit") && options.getInt("limit") < static_cast<long long>(pairs.size()))
-        pairs.resize(std::max<long long>(0, options.getInt("limit")));
-
-    // Every option that decides the content goes into the file; a resumed run must match it.
+/// Every option that decides the content goes into the file; a resumed run must match it.
+DatasetAttributes buildAttributes(const Settings& settings, size_t numPairs, std::uint64_t inputHash,
+                                  const Shard& shard, int argc, char** argv) {
     char hashText[24];
     std::snprintf(hashText, sizeof(hashText), "%016llx", static_cast<unsigned long long>(inputHash));
     JsonObject content;
     content.setString("input_fnv1a64", hashText)
-        .setNumber("pairs", static_cast<double>(pairs.size()))
+        .setNumber("pairs", static_cast<double>(numPairs))
         .setNumber("copies", settings.copies)
         .setNumber("conformers", settings.conformers)
-        .setString("central", central)
+        .setString("central", settings.central)
         .setNumber("min_distance_nm", settings.minDistance)
         .setNumber("temperature_K", settings.temperature)
         .setNumber("timestep_ps", settings.timestep)
@@ -467,7 +502,7 @@ int runBuild(int argc, char** argv, int first) {
         .setNumber("max_force_kJ_per_mol_nm", settings.maxForce)
         .setNumber("seed", static_cast<double>(settings.seed))
         .setString("platform", settings.platform)
-        .setString("shard", std::to_string(shard) + "/" + std::to_string(shards));
+        .setString("shard", shard.text());
     DatasetAttributes attributes;
     attributes.commandLine = joinCommandLine(argc, argv);
     attributes.optionsJson = content.str(0);
@@ -476,18 +511,23 @@ int runBuild(int argc, char** argv, int first) {
     attributes.timestepPs = settings.timestep;
     attributes.seed = static_cast<long long>(settings.seed);
     attributes.interactionForces = "force_groups:1";
-    DatasetWriter writer(output, attributes, options.getFlag("overwrite"));
+    return attributes;
+}
 
-    // The work of this shard: records not in the file yet.
-    struct Job {
-        const Pair* pair;
-        int conformer;
-        std::string key;
-    };
+/// One record to build.
+struct Job {
+    const Pair* pair;
+    int conformer;
+    std::string key;
+};
+
+/// The work of this shard: records not in the file yet (`alreadyDone` counts the others).
+std::vector<Job> pendingJobs(const std::vector<Pair>& pairs, const Settings& settings, const Shard& shard,
+                             const DatasetWriter& writer, int& alreadyDone) {
     std::vector<Job> jobs;
-    int alreadyDone = 0;
+    alreadyDone = 0;
     for (const Pair& pair : pairs) {
-        if (pair.index % shards != shard)
+        if (pair.index % shard.count != shard.index)
             continue;
         for (int conformer = 0; conformer < settings.conformers; conformer++) {
             char key[48];
@@ -498,54 +538,95 @@ int runBuild(int argc, char** argv, int first) {
                 jobs.push_back({&pair, conformer, key});
         }
     }
-    int framesPerRecord = settings.steps / settings.interval;
-    ProgressBar progress(size > 1 ? "rank " + std::to_string(rank) : "build",
-                         static_cast<long long>(jobs.size()) * framesPerRecord, "frames",
-                         !options.getFlag("quiet") && (size == 1 || rank == 0));
+    return jobs;
+}
+
+/// What the jobs gave, for the summary.
+struct BuildTally {
     Timing timing;
     long long frames = 0;
     int written = 0, skipped = 0;
-    std::map<std::string, int> reasons;
+    std::map<std::string, int> reasons; ///< skips per skipCategory
+};
+
+BuildTally runJobs(const std::vector<Job>& jobs, const Settings& settings, Platform& platform, const Shard& shard,
+                   bool quiet, DatasetWriter& writer) {
+    int framesPerRecord = settings.steps / settings.interval;
+    ProgressBar progress(shard.size > 1 ? "rank " + std::to_string(shard.rank) : "build",
+                         static_cast<long long>(jobs.size()) * framesPerRecord, "frames",
+                         !quiet && (shard.size == 1 || shard.rank == 0));
+    BuildTally tally;
     for (size_t j = 0; j < jobs.size(); j++) {
         const Job& job = jobs[j];
         try {
-            DatasetRecord record = simulate(*job.pair, job.conformer, job.key, settings, platform, timing);
+            DatasetRecord record = simulate(*job.pair, job.conformer, job.key, settings, platform, tally.timing);
             writer.addRecord(record);
-            frames += record.numFrames();
-            written++;
+            tally.frames += record.numFrames();
+            tally.written++;
         } catch (const SkipInput& e) {
             writer.addSkipped({job.key, job.pair->id, e.what()});
             std::string reason = e.what();
-            reasons[skipCategory(reason)]++;
-            skipped++;
+            tally.reasons[skipCategory(reason)]++;
+            tally.skipped++;
         }
         progress.update(static_cast<long long>(j + 1) * framesPerRecord, job.pair->id);
     }
     writer.fold();
     progress.finish();
+    return tally;
+}
 
-    double seconds = secondsSince(runStart);
+/// The JSON summary, one line under MPI.
+std::string summaryText(const BuildTally& tally, const Settings& settings, const Shard& shard, size_t numJobs,
+                        int alreadyDone, const Platform& platform, double seconds) {
+    const Timing& timing = tally.timing;
+    int records = tally.written + tally.skipped;
     JsonObject reasonCounts;
-    for (const auto& [reason, count] : reasons)
+    for (const auto& [reason, count] : tally.reasons)
         reasonCounts.setNumber(reason, count);
     JsonObject summary;
-    summary.setString("output", output)
-        .setString("shard", std::to_string(shard) + "/" + std::to_string(shards))
-        .setNumber("pairs_in_shard", static_cast<double>(alreadyDone + jobs.size()) / settings.conformers)
-        .setNumber("records_written", written)
+    summary.setString("output", shard.output)
+        .setString("shard", shard.text())
+        .setNumber("pairs_in_shard", static_cast<double>(alreadyDone + numJobs) / settings.conformers)
+        .setNumber("records_written", tally.written)
         .setNumber("records_already_present", alreadyDone)
-        .setNumber("skipped", skipped)
+        .setNumber("skipped", tally.skipped)
         .set("skip_reasons", reasonCounts.str(0))
-        .setNumber("frames", static_cast<double>(frames))
+        .setNumber("frames", static_cast<double>(tally.frames))
         .setNumber("seconds", seconds)
-        .setNumber("frames_per_second", seconds > 0 ? frames / seconds : 0)
-        .setNumber("setup_seconds_per_record", written + skipped > 0 ? timing.setup / (written + skipped) : 0)
+        .setNumber("frames_per_second", seconds > 0 ? tally.frames / seconds : 0)
+        .setNumber("setup_seconds_per_record", records > 0 ? timing.setup / records : 0)
         .setNumber("md_steps_per_second", timing.md > 0 ? timing.steps / timing.md : 0)
         .setString("platform", platform.getName());
     if (settings.baseline)
         summary.setNumber("bare_openmm_steps_per_second", timing.baseline > 0 ? timing.steps / timing.baseline : 0)
             .setNumber("speed_ratio_vs_bare_openmm", timing.md > 0 ? timing.baseline / timing.md : 0);
-    std::string text = summary.str(size > 1 ? 0 : 2) + "\n";
+    return summary.str(shard.size > 1 ? 0 : 2) + "\n";
+}
+
+} // namespace
+
+int runBuild(int argc, char** argv, int first) {
+    Options options = buildOptions();
+    if (!options.parse(argc, argv, first))
+        return 0;
+    Clock::time_point runStart = Clock::now();
+    Settings settings = readSettings(options);
+    Shard shard = chooseShard(options);
+    Platform& platform = platformOrUsageError(settings.platform);
+
+    std::uint64_t inputHash = 0;
+    std::vector<Pair> pairs = readPairs(options.getPositionals()[0], inputHash);
+    if (options.isSet("limit") && options.getInt("limit") < static_cast<long long>(pairs.size()))
+        pairs.resize(std::max<long long>(0, options.getInt("limit")));
+    DatasetAttributes attributes = buildAttributes(settings, pairs.size(), inputHash, shard, argc, argv);
+    DatasetWriter writer(shard.output, attributes, options.getFlag("overwrite"));
+
+    int alreadyDone = 0;
+    std::vector<Job> jobs = pendingJobs(pairs, settings, shard, writer, alreadyDone);
+    BuildTally tally = runJobs(jobs, settings, platform, shard, options.getFlag("quiet"), writer);
+
+    std::string text = summaryText(tally, settings, shard, jobs.size(), alreadyDone, platform, secondsSince(runStart));
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     if (options.isSet("summary")) {

@@ -11,6 +11,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "MRLText.h"
+
 namespace MRLPlugin {
 
 Options::Options(std::string command, std::string summary) : command(std::move(command)), summary(std::move(summary)) {
@@ -284,8 +286,7 @@ std::vector<long long> parseSlice(const std::string& text, long long n, const st
     while (true) {
         size_t colon = text.find(':', begin);
         std::string part = text.substr(begin, colon == std::string::npos ? std::string::npos : colon - begin);
-        size_t first = part.find_first_not_of(" \t"), last = part.find_last_not_of(" \t");
-        parts.push_back(first == std::string::npos ? "" : part.substr(first, last - first + 1));
+        parts.push_back(trim(part, " \t"));
         if (colon == std::string::npos)
             break;
         begin = colon + 1;

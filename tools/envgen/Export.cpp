@@ -14,6 +14,7 @@
 #include "Cli.h"
 #include "Commands.h"
 #include "MRLDataset.h"
+#include "MRLElements.h"
 #include "openmm/OpenMMException.h"
 
 using OpenMM::OpenMMException;
@@ -24,20 +25,6 @@ namespace {
 
 const double KJ_PER_MOL_PER_EV = 96.48533212; // 1 eV in kJ/mol
 const double ANGSTROM_PER_NM = 10.0;
-
-const char* const SYMBOLS[] = {"X",  "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si",
-                               "P",  "S",  "Cl", "Ar", "K",  "Ca", "Sc", "Ti", "V",  "Cr", "Mn", "Fe", "Co", "Ni", "Cu",
-                               "Zn", "Ga", "Ge", "As", "Se", "Br", "Kr", "Rb", "Sr", "Y",  "Zr", "Nb", "Mo", "Tc", "Ru",
-                               "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "I",  "Xe", "Cs", "Ba", "La", "Ce", "Pr",
-                               "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W",
-                               "Re", "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac",
-                               "Th", "Pa", "U",  "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr", "Rf",
-                               "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og"};
-const int NUM_SYMBOLS = static_cast<int>(sizeof(SYMBOLS) / sizeof(SYMBOLS[0]));
-
-const char* symbol(int atomicNumber) {
-    return atomicNumber > 0 && atomicNumber < NUM_SYMBOLS ? SYMBOLS[atomicNumber] : "X";
-}
 
 /// A value for the comment line, double-quoted (with \ and " escaped) so that ASE keeps it whole.
 std::string quoteValue(const std::string& value) {
@@ -79,9 +66,7 @@ struct TemporaryFile {
     }
 };
 
-} // namespace
-
-int runExport(int argc, char** argv, int first) {
+Options exportOptions() {
     Options options(
         "export",
         "Write a dataset as extended XYZ, one block per frame of each record, for ASE (ase.io.read(path,\n"
@@ -101,18 +86,114 @@ int runExport(int argc, char** argv, int first) {
                 "total")
         .option("records", "START:STOP:STRIDE", "which records (Python slice, e.g. 0:10, ::100, -5:)", "::")
         .flag("no-progress", "do not draw the progress bar");
+    return options;
+}
+
+/// What goes into the file: which forces come first, whether the dataset has interaction forces.
+struct XyzLayout {
+    bool interactionFirst = false, haveInteraction = false;
+    /// The Properties key: the per-atom columns.
+    std::string properties() const {
+        std::string text = "species:S:1:pos:R:3:forces:R:3";
+        if (interactionFirst)
+            text += ":total_forces:R:3";
+        else if (haveInteraction)
+            text += ":interaction_forces:R:3";
+        return text + ":molecule:I:1";
+    }
+};
+
+/// The comment line of frame f of record r (number `index` in the file).
+std::string commentLine(const DatasetRecord& record, long long index, int f, const XyzLayout& layout) {
+    const double energyScale = 1.0 / KJ_PER_MOL_PER_EV;
+    const float* box = &record.boxNm[9 * f];
+    bool periodic = false;
+    for (int k = 0; k < 9; k++)
+        periodic = periodic || box[k] != 0.0f;
+    std::string comment;
+    if (periodic) {
+        comment += "Lattice=\"";
+        for (int k = 0; k < 9; k++)
+            append(comment, k > 0 ? " " : "", number(box[k] * ANGSTROM_PER_NM));
+        comment += "\" ";
+    }
+    append(comment, "Properties=", layout.properties());
+    double total = record.totalEnergyKJPerMol[f], interaction = record.interactionEnergyKJPerMol[f];
+    append(comment, " energy=", number((layout.interactionFirst ? interaction : total) * energyScale));
+    if (layout.interactionFirst)
+        append(comment, " total_energy=", number(total * energyScale));
+    if (layout.haveInteraction)
+        append(comment, " interaction_energy=", number(interaction * energyScale));
+    append(comment, " key=", quoteValue(record.key));
+    append(comment, " pair_id=", quoteValue(record.pairId));
+    append(comment, " record=", std::to_string(index));
+    append(comment, " frame=", std::to_string(f));
+    append(comment, " time_ps=", number(record.timePs[f]));
+    append(comment, " weight=", number(record.weight));
+    append(comment, " pbc=", periodic ? "\"T T T\"" : "\"F F F\"");
+    append(comment, " units=", "\"energy:eV length:Angstrom forces:eV/Angstrom\"");
+    return comment;
+}
+
+/// The atom lines of frame f: species, positions (Angstrom), forces (eV/Angstrom), molecule.
+void writeAtoms(std::FILE* out, const DatasetRecord& record, int f, const XyzLayout& layout) {
+    const double forceScale = 1.0 / (KJ_PER_MOL_PER_EV * ANGSTROM_PER_NM);
+    int n = record.numAtoms();
+    const float* positions = &record.positionsNm[3LL * n * f];
+    const float* totalForces = &record.totalForcesKJPerMolNm[3LL * n * f];
+    const float* interactionForces = record.interactionForcesKJPerMolNm.size() >= 3ULL * n * (f + 1)
+                                         ? &record.interactionForcesKJPerMolNm[3LL * n * f]
+                                         : nullptr;
+    const float* first = layout.interactionFirst ? interactionForces : totalForces;
+    const float* second = layout.interactionFirst ? totalForces : interactionForces;
+    for (int i = 0; i < n; i++) {
+        std::string line = elementSymbol(record.atomicNumbers[i]);
+        for (int k = 0; k < 3; k++)
+            append(line, " ", number(positions[3 * i + k] * ANGSTROM_PER_NM));
+        for (int k = 0; k < 3; k++)
+            append(line, " ", number(first[3 * i + k] * forceScale));
+        if (layout.interactionFirst || layout.haveInteraction)
+            for (int k = 0; k < 3; k++)
+                append(line, " ", number(second[3 * i + k] * forceScale));
+        append(line, " ", std::to_string(record.moleculeIndex[i]));
+        line += '\n';
+        std::fputs(line.c_str(), out);
+    }
+}
+
+/// Closes the temporary file, syncs it and renames it to `output`; throws when any of that fails.
+void commit(TemporaryFile& temporary, const std::string& output) {
+    bool failed = std::ferror(temporary.file) != 0;
+    failed = std::fclose(temporary.file) != 0 || failed;
+    temporary.file = nullptr;
+    if (failed)
+        throw OpenMMException("writing \"" + temporary.path + "\" failed: " + std::strerror(errno) +
+                              " (is the disk full?)");
+    fsyncPath(temporary.path);
+    std::error_code error;
+    std::filesystem::rename(temporary.path, output, error);
+    if (error)
+        throw OpenMMException("cannot rename \"" + temporary.path + "\" to \"" + output + "\": " + error.message());
+    temporary.keep = true;
+}
+
+} // namespace
+
+int runExport(int argc, char** argv, int first) {
+    Options options = exportOptions();
     if (!options.parse(argc, argv, first))
         return 0;
     std::string input = options.getPositionals()[0], output = options.get("output");
     std::string kind = options.get("forces");
     if (kind != "total" && kind != "interaction")
         throw UsageError("--forces must be total or interaction, not \"" + kind + "\"");
-    bool interactionFirst = kind == "interaction";
+    XyzLayout layout;
+    layout.interactionFirst = kind == "interaction";
 
     DatasetReader reader(input);
     const DatasetAttributes& attributes = reader.getAttributes();
-    bool haveInteraction = attributes.interactionForces != "none" && !attributes.interactionForces.empty();
-    if (interactionFirst && !haveInteraction)
+    layout.haveInteraction = attributes.interactionForces != "none" && !attributes.interactionForces.empty();
+    if (layout.interactionFirst && !layout.haveInteraction)
         throw OpenMMException("--forces interaction: " + input +
                               " has no interaction forces (its interaction_forces attribute is \"none\"); use "
                               "--forces total");
@@ -126,87 +207,20 @@ int runExport(int argc, char** argv, int first) {
     if (temporary.file == nullptr)
         throw OpenMMException("cannot write \"" + temporary.path + "\": " + std::strerror(errno) +
                               "; check that the directory of --output exists and is writable");
-    std::FILE* out = temporary.file;
-    std::string properties = "species:S:1:pos:R:3:forces:R:3";
-    if (interactionFirst)
-        properties += ":total_forces:R:3";
-    else if (haveInteraction)
-        properties += ":interaction_forces:R:3";
-    properties += ":molecule:I:1";
-
-    const double energyScale = 1.0 / KJ_PER_MOL_PER_EV;
-    const double forceScale = 1.0 / (KJ_PER_MOL_PER_EV * ANGSTROM_PER_NM);
     ProgressBar progress("export", static_cast<long long>(records.size()), "records", !options.getFlag("no-progress"));
     long long framesWritten = 0, linesWritten = 0, done = 0;
     for (long long r : records) {
         DatasetRecord record = reader.getRecord(static_cast<int>(r));
-        int n = record.numAtoms();
         for (int f = 0; f < record.numFrames(); f++) {
-            const float* box = &record.boxNm[9 * f];
-            bool periodic = false;
-            for (int k = 0; k < 9; k++)
-                periodic = periodic || box[k] != 0.0f;
-            std::string comment;
-            if (periodic) {
-                comment += "Lattice=\"";
-                for (int k = 0; k < 9; k++)
-                    append(comment, k > 0 ? " " : "", number(box[k] * ANGSTROM_PER_NM));
-                comment += "\" ";
-            }
-            append(comment, "Properties=", properties);
-            double total = record.totalEnergyKJPerMol[f], interaction = record.interactionEnergyKJPerMol[f];
-            append(comment, " energy=", number((interactionFirst ? interaction : total) * energyScale));
-            if (interactionFirst)
-                append(comment, " total_energy=", number(total * energyScale));
-            if (haveInteraction)
-                append(comment, " interaction_energy=", number(interaction * energyScale));
-            append(comment, " key=", quoteValue(record.key));
-            append(comment, " pair_id=", quoteValue(record.pairId));
-            append(comment, " record=", std::to_string(r));
-            append(comment, " frame=", std::to_string(f));
-            append(comment, " time_ps=", number(record.timePs[f]));
-            append(comment, " weight=", number(record.weight));
-            append(comment, " pbc=", periodic ? "\"T T T\"" : "\"F F F\"");
-            append(comment, " units=", "\"energy:eV length:Angstrom forces:eV/Angstrom\"");
-            std::fprintf(out, "%d\n%s\n", n, comment.c_str());
-            const float* positions = &record.positionsNm[3LL * n * f];
-            const float* totalForces = &record.totalForcesKJPerMolNm[3LL * n * f];
-            const float* interactionForces = record.interactionForcesKJPerMolNm.size() >= 3ULL * n * (f + 1)
-                                                 ? &record.interactionForcesKJPerMolNm[3LL * n * f]
-                                                 : nullptr;
-            const float* first = interactionFirst ? interactionForces : totalForces;
-            const float* second = interactionFirst ? totalForces : interactionForces;
-            for (int i = 0; i < n; i++) {
-                std::string line = symbol(record.atomicNumbers[i]);
-                for (int k = 0; k < 3; k++)
-                    append(line, " ", number(positions[3 * i + k] * ANGSTROM_PER_NM));
-                for (int k = 0; k < 3; k++)
-                    append(line, " ", number(first[3 * i + k] * forceScale));
-                if (interactionFirst || haveInteraction)
-                    for (int k = 0; k < 3; k++)
-                        append(line, " ", number(second[3 * i + k] * forceScale));
-                append(line, " ", std::to_string(record.moleculeIndex[i]));
-                line += '\n';
-                std::fputs(line.c_str(), out);
-            }
+            std::fprintf(temporary.file, "%d\n%s\n", record.numAtoms(), commentLine(record, r, f, layout).c_str());
+            writeAtoms(temporary.file, record, f, layout);
             framesWritten++;
-            linesWritten += n;
+            linesWritten += record.numAtoms();
         }
         progress.update(++done);
     }
     progress.finish();
-    bool failed = std::ferror(out) != 0;
-    failed = std::fclose(out) != 0 || failed;
-    temporary.file = nullptr;
-    if (failed)
-        throw OpenMMException("writing \"" + temporary.path + "\" failed: " + std::strerror(errno) +
-                              " (is the disk full?)");
-    fsyncPath(temporary.path);
-    std::error_code error;
-    std::filesystem::rename(temporary.path, output, error);
-    if (error)
-        throw OpenMMException("cannot rename \"" + temporary.path + "\" to \"" + output + "\": " + error.message());
-    temporary.keep = true;
+    commit(temporary, output);
 
     JsonObject summary;
     summary.setString("output", output)

@@ -45,31 +45,32 @@ int runMerge(int argc, char** argv, int first) {
     return 0;
 }
 
-int runInspect(int argc, char** argv, int first) {
-    Options options("inspect",
-                    "Prints a summary of a dataset: provenance, records, frames, atoms, molecules, energies and\n"
-                    "forces (kJ/mol, kJ/mol/nm), and the inputs that were skipped with their reasons.");
-    options.positional("DATA.h5", "the dataset")
-        .flag("json", "print the summary as JSON instead of text")
-        .option("records", "N", "also list the first N records", "0");
-    if (!options.parse(argc, argv, first))
-        return 0;
-    std::string path = options.getPositionals()[0];
-    DatasetReader reader(path);
-    const DatasetAttributes& attributes = reader.getAttributes();
+namespace {
+
+/// What inspect prints about a dataset (energies kJ/mol, forces kJ/mol/nm).
+struct DatasetSummary {
+    long long totalFrames = 0, minAtoms = 0, maxAtoms = 0;
+    double meanAtoms = 0, rmsForce = 0, rmsInteraction = NAN;
+    double energyMin = 1e300, energyMax = -1e300, interactionSum = 0;
+    std::map<std::string, int> pairs; ///< records per pair id
+    std::vector<SkippedInput> skipped;
+    std::map<std::string, int> reasons; ///< skips per skipCategory
+    bool journal = false;               ///< an unfolded journal of an interrupted run is next to the file
+};
+
+DatasetSummary summarize(const DatasetReader& reader, const std::string& path) {
+    DatasetSummary s;
     std::vector<long long> frames = reader.getFrameCounts(), atoms = reader.getAtomCounts();
-    long long totalFrames = std::accumulate(frames.begin(), frames.end(), 0ll);
-    long long minAtoms = atoms.empty() ? 0 : *std::min_element(atoms.begin(), atoms.end());
-    long long maxAtoms = atoms.empty() ? 0 : *std::max_element(atoms.begin(), atoms.end());
-    double meanAtoms = atoms.empty() ? 0 : std::accumulate(atoms.begin(), atoms.end(), 0.0) / atoms.size();
+    s.totalFrames = std::accumulate(frames.begin(), frames.end(), 0ll);
+    s.minAtoms = atoms.empty() ? 0 : *std::min_element(atoms.begin(), atoms.end());
+    s.maxAtoms = atoms.empty() ? 0 : *std::max_element(atoms.begin(), atoms.end());
+    s.meanAtoms = atoms.empty() ? 0 : std::accumulate(atoms.begin(), atoms.end(), 0.0) / atoms.size();
     // Force and energy statistics over every frame (one record in memory at a time).
-    double sumSquaredForce = 0, sumSquaredInteraction = 0, energyMin = 1e300, energyMax = -1e300;
-    double interactionSum = 0;
+    double sumSquaredForce = 0, sumSquaredInteraction = 0;
     long long forceValues = 0, interactionValues = 0;
-    std::map<std::string, int> pairs;
     for (int r = 0; r < reader.getNumRecords(); r++) {
         DatasetRecord record = reader.getRecord(r);
-        pairs[record.pairId]++;
+        s.pairs[record.pairId]++;
         for (float f : record.totalForcesKJPerMolNm) {
             sumSquaredForce += double(f) * f;
             forceValues++;
@@ -80,61 +81,69 @@ int runInspect(int argc, char** argv, int first) {
                 interactionValues++;
             }
         for (int f = 0; f < record.numFrames(); f++) {
-            energyMin = std::min(energyMin, record.totalEnergyKJPerMol[f]);
-            energyMax = std::max(energyMax, record.totalEnergyKJPerMol[f]);
-            interactionSum += record.interactionEnergyKJPerMol[f];
+            s.energyMin = std::min(s.energyMin, record.totalEnergyKJPerMol[f]);
+            s.energyMax = std::max(s.energyMax, record.totalEnergyKJPerMol[f]);
+            s.interactionSum += record.interactionEnergyKJPerMol[f];
         }
     }
-    std::vector<SkippedInput> skipped = reader.getSkipped();
-    std::map<std::string, int> reasons;
-    for (const SkippedInput& s : skipped)
-        reasons[skipCategory(s.reason)]++;
-    double rmsForce = forceValues > 0 ? std::sqrt(sumSquaredForce / (forceValues / 3.0)) : 0;
-    double rmsInteraction = interactionValues > 0 ? std::sqrt(sumSquaredInteraction / (interactionValues / 3.0)) : NAN;
-    bool journal = std::filesystem::exists(path + ".journal") && !std::filesystem::is_empty(path + ".journal");
-    if (options.getFlag("json")) {
-        JsonObject summary, reasonCounts;
-        for (const auto& [reason, count] : reasons)
-            reasonCounts.setNumber(reason, count);
-        summary.setString("file", path)
-            .setString("tool", attributes.tool)
-            .setString("force_field", attributes.forceField)
-            .setNumber("temperature_K", attributes.temperatureK)
-            .setNumber("timestep_ps", attributes.timestepPs)
-            .setNumber("seed", static_cast<double>(attributes.seed))
-            .setString("interaction_forces", attributes.interactionForces)
-            .setNumber("records", reader.getNumRecords())
-            .setNumber("pairs", static_cast<double>(pairs.size()))
-            .setNumber("frames", static_cast<double>(totalFrames))
-            .setNumber("atoms_min", static_cast<double>(minAtoms))
-            .setNumber("atoms_mean", meanAtoms)
-            .setNumber("atoms_max", static_cast<double>(maxAtoms))
-            .setNumber("rms_force_kJ_per_mol_nm", rmsForce)
-            .setNumber("rms_interaction_force_kJ_per_mol_nm", rmsInteraction)
-            .setNumber("mean_interaction_energy_kJ_per_mol", totalFrames > 0 ? interactionSum / totalFrames : NAN)
-            .setNumber("skipped", static_cast<double>(skipped.size()))
-            .set("skip_reasons", reasonCounts.str(0))
-            .set("unfolded_journal", journal ? "true" : "false")
-            .set("options", attributes.optionsJson.empty() ? "{}" : attributes.optionsJson);
-        std::printf("%s\n", summary.str().c_str());
-        return 0;
-    }
+    s.skipped = reader.getSkipped();
+    for (const SkippedInput& skip : s.skipped)
+        s.reasons[skipCategory(skip.reason)]++;
+    s.rmsForce = forceValues > 0 ? std::sqrt(sumSquaredForce / (forceValues / 3.0)) : 0;
+    s.rmsInteraction = interactionValues > 0 ? std::sqrt(sumSquaredInteraction / (interactionValues / 3.0)) : NAN;
+    s.journal = std::filesystem::exists(path + ".journal") && !std::filesystem::is_empty(path + ".journal");
+    return s;
+}
+
+void printJson(const std::string& path, const DatasetReader& reader, const DatasetSummary& s) {
+    const DatasetAttributes& attributes = reader.getAttributes();
+    JsonObject summary, reasonCounts;
+    for (const auto& [reason, count] : s.reasons)
+        reasonCounts.setNumber(reason, count);
+    summary.setString("file", path)
+        .setString("tool", attributes.tool)
+        .setString("force_field", attributes.forceField)
+        .setNumber("temperature_K", attributes.temperatureK)
+        .setNumber("timestep_ps", attributes.timestepPs)
+        .setNumber("seed", static_cast<double>(attributes.seed))
+        .setString("interaction_forces", attributes.interactionForces)
+        .setNumber("records", reader.getNumRecords())
+        .setNumber("pairs", static_cast<double>(s.pairs.size()))
+        .setNumber("frames", static_cast<double>(s.totalFrames))
+        .setNumber("atoms_min", static_cast<double>(s.minAtoms))
+        .setNumber("atoms_mean", s.meanAtoms)
+        .setNumber("atoms_max", static_cast<double>(s.maxAtoms))
+        .setNumber("rms_force_kJ_per_mol_nm", s.rmsForce)
+        .setNumber("rms_interaction_force_kJ_per_mol_nm", s.rmsInteraction)
+        .setNumber("mean_interaction_energy_kJ_per_mol", s.totalFrames > 0 ? s.interactionSum / s.totalFrames : NAN)
+        .setNumber("skipped", static_cast<double>(s.skipped.size()))
+        .set("skip_reasons", reasonCounts.str(0))
+        .set("unfolded_journal", s.journal ? "true" : "false")
+        .set("options", attributes.optionsJson.empty() ? "{}" : attributes.optionsJson);
+    std::printf("%s\n", summary.str().c_str());
+}
+
+/// The text summary, and the first --records records (read after the summary is printed, as it always was).
+void printText(const std::string& path, const DatasetReader& reader, const DatasetSummary& s, const Options& options) {
+    const DatasetAttributes& attributes = reader.getAttributes();
     std::printf("%s\n", path.c_str());
     std::printf("  written by     %s\n  command        %s\n", attributes.tool.c_str(), attributes.commandLine.c_str());
     std::printf("  force field    %s, %.1f K, time step %.4g ps, seed %lld\n", attributes.forceField.c_str(),
                 attributes.temperatureK, attributes.timestepPs, attributes.seed);
     std::printf("  interaction    %s\n", attributes.interactionForces.c_str());
-    std::printf("  records        %d from %zu pairs, %lld frames\n", reader.getNumRecords(), pairs.size(), totalFrames);
-    std::printf("  atoms/record   min %lld, mean %.1f, max %lld\n", minAtoms, meanAtoms, maxAtoms);
-    if (totalFrames > 0) {
-        std::printf("  total energy   %.2f to %.2f kJ/mol\n", energyMin, energyMax);
-        std::printf("  interaction    mean energy %.2f kJ/mol\n", interactionSum / totalFrames);
-        std::printf("  RMS force      %.1f kJ/mol/nm total, %.1f kJ/mol/nm interaction\n", rmsForce, rmsInteraction);
+    std::printf("  records        %d from %zu pairs, %lld frames\n", reader.getNumRecords(), s.pairs.size(),
+                s.totalFrames);
+    std::printf("  atoms/record   min %lld, mean %.1f, max %lld\n", s.minAtoms, s.meanAtoms, s.maxAtoms);
+    if (s.totalFrames > 0) {
+        std::printf("  total energy   %.2f to %.2f kJ/mol\n", s.energyMin, s.energyMax);
+        std::printf("  interaction    mean energy %.2f kJ/mol\n", s.interactionSum / s.totalFrames);
+        std::printf("  RMS force      %.1f kJ/mol/nm total, %.1f kJ/mol/nm interaction\n", s.rmsForce,
+                    s.rmsInteraction);
     }
-    std::printf("  skipped        %zu\n", skipped.size());
-    for (const SkippedInput& s : skipped)
-        std::printf("    %-12s %-16s %s\n", s.key.c_str(), s.pairId.c_str(), s.reason.c_str());
-    if (journal)
+    std::printf("  skipped        %zu\n", s.skipped.size());
+    for (const SkippedInput& skip : s.skipped)
+        std::printf("    %-12s %-16s %s\n", skip.key.c_str(), skip.pairId.c_str(), skip.reason.c_str());
+    if (s.journal)
         std::printf(
             "  NOTE: an unfolded journal (%s.journal) holds records of an interrupted run; rerun it to fold them\n",
             path.c_str());
@@ -147,6 +156,26 @@ int runInspect(int argc, char** argv, int first) {
         std::printf("  [%d] %s %s: %d atoms, %d frames, molecules: %s\n", r, record.key.c_str(), record.pairId.c_str(),
                     record.numAtoms(), record.numFrames(), molecules.c_str());
     }
+}
+
+} // namespace
+
+int runInspect(int argc, char** argv, int first) {
+    Options options("inspect",
+                    "Prints a summary of a dataset: provenance, records, frames, atoms, molecules, energies and\n"
+                    "forces (kJ/mol, kJ/mol/nm), and the inputs that were skipped with their reasons.");
+    options.positional("DATA.h5", "the dataset")
+        .flag("json", "print the summary as JSON instead of text")
+        .option("records", "N", "also list the first N records", "0");
+    if (!options.parse(argc, argv, first))
+        return 0;
+    std::string path = options.getPositionals()[0];
+    DatasetReader reader(path);
+    DatasetSummary summary = summarize(reader, path);
+    if (options.getFlag("json"))
+        printJson(path, reader, summary);
+    else
+        printText(path, reader, summary, options);
     return 0;
 }
 
