@@ -18,9 +18,9 @@ import tempfile
 import torch
 
 from common import emit, environment, median_time
-from openmmmrl.headdata import load_frames, make_batch
-from openmmmrl.models.painn import HeadConfig
-from openmmmrl.train import Model, Statistics, TrainOptions, compute_losses, normalizers
+from openmmmrl.head.batch import load_frames, make_batch
+from openmmmrl.head.model import HeadConfig
+from openmmmrl.head.train import Model, Statistics, TrainOptions, compute_losses, normalizers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

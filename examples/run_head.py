@@ -34,10 +34,10 @@ import openmm.unit as unit  # noqa: E402
 import torch  # noqa: E402
 
 from openmmmrl import Dataset  # noqa: E402
-from openmmmrl.evaluate import exported_predictions  # noqa: E402
-from openmmmrl.headdata import load_frames  # noqa: E402
-from openmmmrl.mlmd import Environment, head_system  # noqa: E402
-from openmmmrl.plots import energy_trace  # noqa: E402
+from openmmmrl.head.evaluate import exported_predictions  # noqa: E402
+from openmmmrl.head.batch import load_frames  # noqa: E402
+from openmmmrl.head.md import Environment, head_system  # noqa: E402
+from openmmmrl.head.plots import energy_trace  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .data import Dataset
+from ..data import Dataset
 
 
 @dataclass

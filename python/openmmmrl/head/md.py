@@ -13,7 +13,7 @@ import numpy as np
 import openmm
 import openmm.app as app
 
-from . import MRLForce
+from .. import MRLForce
 
 
 @dataclass

@@ -56,7 +56,7 @@ def parity(panels: Dict[str, Sequence[np.ndarray]], path: str, unit: str = "kJ/m
 
 def force_parity(model, frames, path: str, batch_size: int = 32):
     """Parity of total, interaction and direct-head forces of a training.Model over frames."""
-    from .headdata import make_batch
+    from .batch import make_batch
     from .train import Statistics, TrainOptions, compute_losses, normalizers
     options = TrainOptions(weights={"force": 1.0, "interaction": 1.0, "energy": 1.0, "direct_force": 1.0})
     columns = {"total forces": ([], []), "interaction forces": ([], []), "direct force head": ([], [])}
