@@ -95,8 +95,9 @@ def test_exported_errors_match_the_training_evaluation(head_data, tmp_path):
     exported TorchScript file (per frame, float64, its own neighbor search)."""
     from openmmmrl.head.evaluate import force_errors
     from openmmmrl.head.export import export
-    from openmmmrl.head.model import HeadConfig
-    from openmmmrl.head.train import Model, Statistics, TrainOptions, evaluate_frames
+    from openmmmrl.head.losses import Statistics
+    from openmmmrl.head.model import HeadConfig, Model
+    from openmmmrl.head.train import TrainOptions, evaluate_frames
     frames = load_frames([str(head_data)])[:30]
     config = HeadConfig(features=16, layers=2, radial_basis=6, cutoff_nm=0.4, seed=2)
     model = Model(config)

@@ -31,36 +31,32 @@ import warnings
 import numpy as np
 import torch
 
-warnings.filterwarnings("ignore", category=FutureWarning)
+from ..data import Dataset
+from .batch import load_frames, make_batch, split_key
+from .losses import Statistics
+from .model import HeadConfig, Model
+from .plots import energy_trace, parity
+from .predict import predict
+from .train import TrainOptions, evaluate_frames, fit
 
-from ..data import Dataset  # noqa: E402
-from .batch import load_frames, neighbor_edges  # noqa: E402
 
-
-def exported_predictions(module, frame):
-    """Energy, forces, interaction energy and forces of a graph/1 module (float64) for one Frame."""
-    pos = torch.tensor(frame.positions, dtype=torch.float64)
-    box = None if frame.box is None else torch.tensor(frame.box, dtype=torch.float64)
-    z = torch.tensor(frame.atomic_numbers)
-    mol = torch.tensor(frame.molecule_index)
-    edges, shifts = neighbor_edges(pos, box, module.cutoff_nm)
-    intra = mol[edges[0]] == mol[edges[1]]
-    p_full = pos.clone().requires_grad_(True)
-    p_intra = pos.clone().requires_grad_(True)
-    e_full = module(p_full, z, mol, edges, shifts)
-    e_intra = module(p_intra, z, mol, edges[:, intra], shifts[intra])
-    if isinstance(e_full, tuple):
-        e_full, e_intra = e_full[0], e_intra[0]
-    g_full, g_intra = torch.autograd.grad(e_full + e_intra, [p_full, p_intra])
-    return (float(e_full.detach()), -g_full.numpy(), float((e_full - e_intra).detach()), -(g_full - g_intra).numpy())
+def load_model(path: str) -> torch.jit.ScriptModule:
+    """An exported model file (float64), without torch's deprecation warning for ``torch.jit.load``."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=FutureWarning)
+        return torch.jit.load(path).double()
 
 
 def force_errors(module, frames):
+    """Errors of a "graph/1" module (float64) on frames: force MAE and RMSE (kJ/mol/nm), also relative to
+    the RMS of the reference, for total and interaction forces; energy MAE per atom; per central
+    molecule.  Returns (the errors, the (reference, predicted) force rows for a parity plot)."""
     rows = {"total": [[], []], "interaction": [[], []]}
     energy_errors, inter_energy_errors = [], []
     per_molecule = {}
     for frame in frames:
-        e, f, ei, fi = exported_predictions(module, frame)
+        p = predict(module, make_batch([frame], module.cutoff_nm, dtype=torch.float64))
+        e, f, ei, fi = float(p.energy[0]), p.forces.numpy(), float(p.interaction_energy[0]), p.interaction_forces.numpy()
         entry = per_molecule.setdefault(frame.group, [0.0, 0.0, 0])
         entry[0] += float(np.abs(f - frame.total_forces).sum())
         entry[1] += float((frame.total_forces.astype(np.float64) ** 2).sum())
@@ -97,123 +93,14 @@ def _environments(data_paths, group_lists, count):
     for path in data_paths:
         with Dataset(path) as data:
             for record in data.records():
-                central = [s for s, c in zip(record.smiles or [], record.is_central) if c and s]
-                group = ".".join(sorted(central)) or record.pair_id
+                group = split_key(record, path)
                 for k, groups in enumerate(group_lists):
                     if group in groups and record.num_frames:
                         found[k].append(Environment.from_record(record))
     return [env for envs in found for env in envs][:count]
 
 
-def md_stability(model_path, envs, picoseconds, seed, threads, progress=True, report=None):
-    """Langevin MD of the environments packed in one System; every ps, checks each one with mlmd.intact.
-    A failed environment leaves the simulation (the others go on with their positions and velocities in
-    a System without it), so that its exploding atoms cost nothing.  ``report(result)`` is called after
-    every ps with the result so far (``completed_ps``)."""
-    import openmm
-    from .md import head_system, intact
-    nm, nm_ps = openmm.unit.nanometer, openmm.unit.nanometer / openmm.unit.picosecond
-
-    def start(alive, positions=None, velocities=None):
-        packed = head_system(model_path, [envs[k] for k in alive], positions=positions)
-        packed.force.setProperty("Threads", str(threads))
-        integrator = openmm.LangevinMiddleIntegrator(300.0, 1.0, 0.001)
-        integrator.setRandomNumberSeed(seed + len(times))
-        context = openmm.Context(packed.system, integrator, openmm.Platform.getPlatformByName("CPU"),
-                                 {"Threads": str(threads)})
-        context.setPositions(packed.positions)
-        if velocities is None:
-            context.setVelocitiesToTemperature(300.0, seed)
-        else:
-            context.setVelocities(np.concatenate(velocities))
-        return packed, context
-
-    failed, times, energies, steps = {}, [], [], 0
-    alive = list(range(len(envs)))
-    packed, context = start(alive)
-    per_ps = 1000
-    began = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=picoseconds, desc="MD stability", unit="ps", file=sys.stderr)
-
-    def result():
-        seconds = time.perf_counter() - began
-        return {"environments": len(envs), "intact": len(envs) - len(failed), "picoseconds_each": picoseconds,
-                "completed_ps": len(times), "timestep_fs": 1.0, "temperature_k": 300.0, "failures": dict(failed),
-                "atoms_total": int(sum(len(e.atomic_numbers) for e in envs)), "seconds": seconds,
-                "ms_per_step": 1e3 * seconds / max(steps, 1), "names": [e.name for e in envs]}
-
-    for ps in range(1, picoseconds + 1):
-        if not alive:
-            break
-        try:
-            context.getIntegrator().step(per_ps)
-            steps += per_ps
-            state = context.getState(getPositions=True, getVelocities=True, getEnergy=True)
-            x = state.getPositions(asNumpy=True).value_in_unit(nm)
-            v = state.getVelocities(asNumpy=True).value_in_unit(nm_ps)
-        except openmm.OpenMMException as error:
-            for k in alive:
-                failed[envs[k].name] = f"{ps} ps: simulation stopped: {error}"
-            alive = []
-            break
-        times.append(ps)
-        energies.append(state.getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole))
-        survivors, positions, velocities = [], [], []
-        for slot, k in enumerate(alive):
-            a, b = packed.ranges[slot]
-            offset = packed.offsets[slot]
-            reason = intact(envs[k], x[a:b] - offset, packed.centers[slot] - offset, packed.radii[slot])
-            if reason:
-                failed[envs[k].name] = f"{ps} ps: {reason}"
-            else:
-                survivors.append(k)
-                positions.append(x[a:b] - offset)
-                velocities.append(v[a:b])
-        if survivors != alive and survivors:
-            packed, context = start(survivors, positions, velocities)
-        alive = survivors
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(intact=len(envs) - len(failed))
-        if report is not None:
-            report(result())
-    if bar is not None:
-        bar.close()
-    return result(), (times, energies)
-
-
-def nve_drift(model_path, envs, picoseconds, seed, threads):
-    import openmm
-    from .md import head_system
-    packed = head_system(model_path, envs)
-    packed.force.setProperty("Threads", str(threads))
-    dt = 0.0005
-    integrator = openmm.VerletIntegrator(dt)
-    context = openmm.Context(packed.system, integrator, openmm.Platform.getPlatformByName("CPU"),
-                             {"Threads": str(threads)})
-    context.setPositions(packed.positions)
-    openmm.LocalEnergyMinimizer.minimize(context, 10.0, 200)
-    context.setVelocitiesToTemperature(300.0, seed)
-    times, totals = [], []
-    per_sample = 100
-    for k in range(int(round(picoseconds / dt / per_sample))):
-        integrator.step(per_sample)
-        s = context.getState(getEnergy=True)
-        times.append((k + 1) * per_sample * dt)
-        totals.append((s.getPotentialEnergy() + s.getKineticEnergy()).value_in_unit(openmm.unit.kilojoule_per_mole))
-    slope = float(np.polyfit(times, totals, 1)[0]) if len(times) > 1 else float("nan")
-    atoms = packed.system.getNumParticles()
-    return {"picoseconds": picoseconds, "timestep_ps": dt, "atoms": atoms, "environments": len(envs),
-            "drift_kj_mol_ps_per_atom": slope / atoms,
-            "total_energy_std_kj_mol": float(np.std(totals)) if totals else float("nan")}
-
-
 def finetune_benefit(checkpoint_path, frames_tune, frames_eval, epochs, seed):
-    from .model import HeadConfig
-    from .train import Model, Statistics, TrainOptions, evaluate_frames, fit
     state = torch.load(checkpoint_path, weights_only=False, map_location="cpu")
     config = HeadConfig.from_dict(state["config"])
     options = TrainOptions(epochs=epochs, batch_size=10, learning_rate=5e-4, final_learning_rate=5e-5, seed=seed,
@@ -260,9 +147,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for MD (default 2)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (velocities, fine-tuning)")
     args = parser.parse_args(argv)
-    from .plots import energy_trace, parity
 
-    module = torch.jit.load(args.model).double()
+    module = load_model(args.model)
     meta = json.loads(module.mrl_metadata) if hasattr(module, "mrl_metadata") else {}
     checkpoint = args.checkpoint or meta.get("checkpoint")
     split = meta.get("split")
@@ -294,6 +180,8 @@ def main(argv=None):
               f"({100 * result['total']['mae_relative_to_rms']:.1f}% of RMS), interaction MAE "
               f"{result['interaction']['mae_kj_mol_nm']:.2f} ({100 * result['interaction']['mae_relative_to_rms']:.1f}%)",
               file=sys.stderr)
+    if "nve" not in args.skip or "md" not in args.skip:
+        from .md import md_stability, nve_drift  # loads the compiled plugin
     if "nve" not in args.skip:
         envs = _environments(args.data, [test_groups], args.nve_environments)
         metrics["nve"] = nve_drift(args.model, envs, args.nve_ps, args.seed, args.threads)

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: MIT
-"""OpenMM Systems of interaction environments computed entirely by a "graph/1" force head, and checks
-that a trajectory kept every environment intact.  Units: nm, ps, K, kJ/mol, amu.
+"""OpenMM Systems of interaction environments computed entirely by a "graph/1" force head, checks that
+a trajectory kept every environment intact, and the two MD runs of ``mrl-evaluate``: ``md_stability``
+(Langevin) and ``nve_drift``.  Units: nm, ps, K, kJ/mol, amu.
 
 Several environments can share one System, far apart (``spacing_nm``), so that one MRLForce call
 evaluates all of them: the model sees one graph with no edges between environments, and each atom
 keeps its own thermostat, so the environments evolve independently at a fraction of the cost.
 """
+import sys
+import time
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -106,3 +109,105 @@ def intact(environment: Environment, positions: np.ndarray, center: np.ndarray, 
     if distance.max() > radius_nm + escape_nm:
         return f"atom {int(distance.argmax())} flung {distance.max():.2f} nm from the centre"
     return ""
+
+
+def md_stability(model_path, envs, picoseconds, seed, threads, progress=True, report=None):
+    """Langevin MD of the environments packed in one System; every ps, checks each one with ``intact``.
+    A failed environment leaves the simulation (the others go on with their positions and velocities in
+    a System without it), so that its exploding atoms cost nothing.  ``report(result)`` is called after
+    every ps with the result so far (``completed_ps``)."""
+    nm, nm_ps = openmm.unit.nanometer, openmm.unit.nanometer / openmm.unit.picosecond
+
+    def start(alive, positions=None, velocities=None):
+        packed = head_system(model_path, [envs[k] for k in alive], positions=positions)
+        packed.force.setProperty("Threads", str(threads))
+        integrator = openmm.LangevinMiddleIntegrator(300.0, 1.0, 0.001)
+        integrator.setRandomNumberSeed(seed + len(times))
+        context = openmm.Context(packed.system, integrator, openmm.Platform.getPlatformByName("CPU"),
+                                 {"Threads": str(threads)})
+        context.setPositions(packed.positions)
+        if velocities is None:
+            context.setVelocitiesToTemperature(300.0, seed)
+        else:
+            context.setVelocities(np.concatenate(velocities))
+        return packed, context
+
+    failed, times, energies, steps = {}, [], [], 0
+    alive = list(range(len(envs)))
+    packed, context = start(alive)
+    per_ps = 1000
+    began = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=picoseconds, desc="MD stability", unit="ps", file=sys.stderr)
+
+    def result():
+        seconds = time.perf_counter() - began
+        return {"environments": len(envs), "intact": len(envs) - len(failed), "picoseconds_each": picoseconds,
+                "completed_ps": len(times), "timestep_fs": 1.0, "temperature_k": 300.0, "failures": dict(failed),
+                "atoms_total": int(sum(len(e.atomic_numbers) for e in envs)), "seconds": seconds,
+                "ms_per_step": 1e3 * seconds / max(steps, 1), "names": [e.name for e in envs]}
+
+    for ps in range(1, picoseconds + 1):
+        if not alive:
+            break
+        try:
+            context.getIntegrator().step(per_ps)
+            steps += per_ps
+            state = context.getState(getPositions=True, getVelocities=True, getEnergy=True)
+            x = state.getPositions(asNumpy=True).value_in_unit(nm)
+            v = state.getVelocities(asNumpy=True).value_in_unit(nm_ps)
+        except openmm.OpenMMException as error:
+            for k in alive:
+                failed[envs[k].name] = f"{ps} ps: simulation stopped: {error}"
+            alive = []
+            break
+        times.append(ps)
+        energies.append(state.getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole))
+        survivors, positions, velocities = [], [], []
+        for slot, k in enumerate(alive):
+            a, b = packed.ranges[slot]
+            offset = packed.offsets[slot]
+            reason = intact(envs[k], x[a:b] - offset, packed.centers[slot] - offset, packed.radii[slot])
+            if reason:
+                failed[envs[k].name] = f"{ps} ps: {reason}"
+            else:
+                survivors.append(k)
+                positions.append(x[a:b] - offset)
+                velocities.append(v[a:b])
+        if survivors != alive and survivors:
+            packed, context = start(survivors, positions, velocities)
+        alive = survivors
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(intact=len(envs) - len(failed))
+        if report is not None:
+            report(result())
+    if bar is not None:
+        bar.close()
+    return result(), (times, energies)
+
+
+def nve_drift(model_path, envs, picoseconds, seed, threads):
+    packed = head_system(model_path, envs)
+    packed.force.setProperty("Threads", str(threads))
+    dt = 0.0005
+    integrator = openmm.VerletIntegrator(dt)
+    context = openmm.Context(packed.system, integrator, openmm.Platform.getPlatformByName("CPU"),
+                             {"Threads": str(threads)})
+    context.setPositions(packed.positions)
+    openmm.LocalEnergyMinimizer.minimize(context, 10.0, 200)
+    context.setVelocitiesToTemperature(300.0, seed)
+    times, totals = [], []
+    per_sample = 100
+    for k in range(int(round(picoseconds / dt / per_sample))):
+        integrator.step(per_sample)
+        s = context.getState(getEnergy=True)
+        times.append((k + 1) * per_sample * dt)
+        totals.append((s.getPotentialEnergy() + s.getKineticEnergy()).value_in_unit(openmm.unit.kilojoule_per_mole))
+    slope = float(np.polyfit(times, totals, 1)[0]) if len(times) > 1 else float("nan")
+    atoms = packed.system.getNumParticles()
+    return {"picoseconds": picoseconds, "timestep_ps": dt, "atoms": atoms, "environments": len(envs),
+            "drift_kj_mol_ps_per_atom": slope / atoms,
+            "total_energy_std_kj_mol": float(np.std(totals)) if totals else float("nan")}

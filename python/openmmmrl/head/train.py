@@ -31,16 +31,17 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
 from .batch import Batch, Frame, load_frames, make_batch, split_groups
-from .model import ForceHead, GraphEncoder2D, HeadConfig, Projection3D
-
-OBJECTIVES = ("force", "interaction", "energy", "direct_force", "contrastive", "denoise")
+from .losses import OBJECTIVES, Statistics, normalizers, total_loss
+from .model import HeadConfig, Model
+from .plots import loss_curves, parity
+from .predict import predict
 
 
 @dataclass
@@ -60,149 +61,6 @@ class TrainOptions:
     weights: Dict[str, float] = field(default_factory=lambda: {
         "force": 1.0, "interaction": 1.0, "energy": 0.05, "direct_force": 0.1, "contrastive": 0.05,
         "denoise": 0.05})
-
-
-class Statistics:
-    """Normalizers and per-element reference energies, from the training frames."""
-
-    def __init__(self, frames: Sequence[Frame], max_atomic_number: int):
-        forces = np.concatenate([f.total_forces for f in frames])
-        self.force_rms = float(np.sqrt(np.mean(forces.astype(np.float64) ** 2)))
-        inter = [f.interaction_forces for f in frames if f.has_interaction]
-        self.interaction_rms = float(np.sqrt(np.mean(np.concatenate(inter).astype(np.float64) ** 2))) if inter else 1.0
-        counts = np.zeros((len(frames), max_atomic_number + 1))
-        for k, f in enumerate(frames):
-            if f.atomic_numbers.max() > max_atomic_number or f.atomic_numbers.min() < 1:
-                raise ValueError(f"{f.source}: atomic numbers must be 1..{max_atomic_number} for the force head "
-                                 f"(found {f.atomic_numbers.min()}..{f.atomic_numbers.max()})")
-            np.add.at(counts[k], f.atomic_numbers, 1)
-        energies = np.array([f.total_energy for f in frames])
-        present = counts.sum(0) > 0
-        reference = np.zeros(max_atomic_number + 1)
-        solution, *_ = np.linalg.lstsq(counts[:, present], energies, rcond=None)
-        reference[present] = solution
-        natoms = counts.sum(1)
-        residual = (energies - counts @ reference) / natoms
-        self.atom_reference = reference
-        self.energy_rms_per_atom = float(max(np.sqrt(np.mean(residual ** 2)), 1e-3))
-        inter_e = np.array([f.interaction_energy / f.num_atoms for f in frames if f.has_interaction])
-        self.interaction_energy_rms_per_atom = float(max(np.sqrt(np.mean(inter_e ** 2)), 1e-3)) if len(inter_e) else 1.0
-
-    def to_dict(self) -> dict:
-        return {"force_rms": self.force_rms, "interaction_rms": self.interaction_rms,
-                "energy_rms_per_atom": self.energy_rms_per_atom,
-                "interaction_energy_rms_per_atom": self.interaction_energy_rms_per_atom}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "Statistics":
-        """Normalizers from a dict (as ``to_dict`` saves them in checkpoints); without reference energies."""
-        stats = cls.__new__(cls)
-        stats.__dict__.update(values)
-        return stats
-
-    def initialize(self, head: ForceHead):
-        head.atom_reference.copy_(torch.as_tensor(self.atom_reference))
-        head.energy_scale.fill_(self.force_rms * 0.1)   # network output O(1) over ~0.1 nm
-        head.force_scale.fill_(self.force_rms)
-
-
-class Model(torch.nn.Module):
-    """Everything that trains: the force head plus the contrastive encoders."""
-
-    def __init__(self, config: HeadConfig):
-        super().__init__()
-        self.head = ForceHead(config)
-        self.encoder2d = GraphEncoder2D(config)
-        self.projection3d = Projection3D(config)
-
-
-def compute_losses(model: Model, batch: Batch, options: TrainOptions, stats: Statistics,
-                   norm: Dict[str, float], generator: Optional[torch.Generator] = None,
-                   create_graph: bool = True) -> Dict[str, torch.Tensor]:
-    """The weighted objectives' sums over this batch divided by the global normalizers ``norm``
-    (atoms, frames, ... of the whole global batch), so that sums over processes give global means.
-    Also returns ``predictions`` entries (detached) for metrics."""
-    head, w = model.head, options.weights
-    cutoff = head.cutoff_nm
-    n, b = batch.positions.shape[0], batch.frames
-    need_inter = w.get("interaction", 0) > 0 or w.get("energy", 0) > 0 or not create_graph
-    pos_full = batch.positions.clone().requires_grad_(True)
-    if need_inter:
-        pos_intra = batch.positions.clone().requires_grad_(True)
-        intra = batch.intra_edges()
-        positions = torch.cat([pos_full, pos_intra])
-        numbers = torch.cat([batch.atomic_numbers, batch.atomic_numbers])
-        molecules = torch.cat([batch.molecule_index, batch.molecule_index])
-        edges = torch.cat([batch.edge_index, batch.edge_index[:, intra] + n], 1)
-        shifts = torch.cat([batch.edge_shift, batch.edge_shift[intra]])
-        graph = torch.cat([batch.graph_index, batch.graph_index + b])
-        graphs = 2 * b
-    else:
-        positions, numbers, molecules = pos_full, batch.atomic_numbers, batch.molecule_index
-        edges, shifts, graph, graphs = batch.edge_index, batch.edge_shift, batch.graph_index, b
-    s, v = head.trunk(positions, numbers, molecules, edges, shifts)
-    atom_energy = head.atomic_energies(s, numbers)
-    energies = torch.zeros(graphs, dtype=atom_energy.dtype).index_add_(0, graph, atom_energy)
-    inputs = [pos_full, pos_intra] if need_inter else [pos_full]
-    grads = torch.autograd.grad(energies.sum(), inputs, create_graph=create_graph)
-    forces = -grads[0]
-    out: Dict[str, torch.Tensor] = {}
-    zero = torch.zeros((), dtype=forces.dtype)
-    out["force"] = ((forces - batch.total_forces) ** 2).sum() / (3 * norm["atoms"] * stats.force_rms ** 2)
-    natoms = batch.atom_counts.to(forces.dtype)
-    mask = batch.has_interaction
-    atom_mask = mask[batch.graph_index]
-    out["predictions"] = {"forces": forces.detach(), "energy": energies[:b].detach()}
-    if need_inter:
-        inter_forces = -(grads[0] - grads[1])
-        inter_energy = energies[:b] - energies[b:]
-        diff = (inter_forces - torch.nan_to_num(batch.interaction_forces))[atom_mask]
-        out["interaction"] = (diff ** 2).sum() / (3 * max(norm["interaction_atoms"], 1) * stats.interaction_rms ** 2)
-        e_total = (((energies[:b] - batch.total_energy) / natoms) ** 2).sum() / (norm["frames"] * stats.energy_rms_per_atom ** 2)
-        e_inter = (((inter_energy - torch.nan_to_num(batch.interaction_energy)) / natoms)[mask] ** 2).sum() / (
-            max(norm["interaction_frames"], 1) * stats.interaction_energy_rms_per_atom ** 2)
-        out["energy"] = e_total + e_inter
-        out["predictions"].update(interaction_forces=inter_forces.detach(), interaction_energy=inter_energy.detach())
-    else:
-        out["interaction"] = out["energy"] = zero
-    s_full, v_full = s[:n], v[:n]
-    if w.get("direct_force", 0) > 0 or not create_graph:
-        direct = head.direct_forces(s_full, v_full)
-        out["direct_force"] = ((direct - batch.total_forces) ** 2).sum() / (3 * norm["atoms"] * stats.force_rms ** 2)
-        out["predictions"]["direct_forces"] = direct.detach()
-    else:
-        out["direct_force"] = zero
-    if w.get("contrastive", 0) > 0:
-        z3 = torch.nn.functional.normalize(model.projection3d(s_full, batch.graph_index, b), dim=-1)
-        z2 = torch.nn.functional.normalize(model.encoder2d(batch.atomic_numbers, batch.formal_charges, batch.bonds,
-                                                           batch.bond_orders, batch.graph_index, b), dim=-1)
-        logits = z3 @ z2.t() / options.temperature
-        positive = (batch.environment.unsqueeze(0) == batch.environment.unsqueeze(1)).to(logits.dtype)
-        target = positive / positive.sum(1, keepdim=True)
-        # Cross-entropy minus the targets' entropy (a KL divergence: 0 when every frame finds its own
-        # environment's graph), so the value does not depend on how many frames of one environment share a batch.
-        entropy = -(target * torch.log(target.clamp(min=1e-30))).sum(1)
-        loss = (-(target * torch.log_softmax(logits, 1)).sum(1) - entropy
-                - (target * torch.log_softmax(logits.t(), 1)).sum(1) - entropy)
-        out["contrastive"] = 0.5 * loss.sum() / norm["frames"]
-    else:
-        out["contrastive"] = zero
-    if w.get("denoise", 0) > 0:
-        noise = torch.randn(batch.positions.shape, generator=generator, dtype=batch.positions.dtype)
-        noisy = batch.positions + options.noise_nm * noise
-        noisy_edges, noisy_shifts = batch.edges_for(noisy, cutoff)
-        s2, v2 = head.trunk(noisy, batch.atomic_numbers, batch.molecule_index, noisy_edges, noisy_shifts)
-        out["denoise"] = ((head.denoiser(s2, v2) - noise) ** 2).sum() / (3 * norm["atoms"])
-    else:
-        out["denoise"] = zero
-    out["total"] = sum(w.get(k, 0.0) * out[k] for k in OBJECTIVES)
-    return out
-
-
-def normalizers(frames: Sequence[Frame]) -> Dict[str, float]:
-    inter = [f for f in frames if f.has_interaction]
-    return {"atoms": float(sum(f.num_atoms for f in frames)), "frames": float(len(frames)),
-            "interaction_atoms": float(sum(f.num_atoms for f in inter)), "interaction_frames": float(len(inter))}
 
 
 def learning_rate(options: TrainOptions, step: int, steps_per_epoch: int) -> float:
@@ -253,6 +111,28 @@ def _sum_gradients(model: torch.nn.Module, world: Distributed):
         offset += k
 
 
+def losses_of(model: Model, batch: Batch, options: TrainOptions, stats: Statistics, norm: Dict[str, float],
+              generator: Optional[torch.Generator] = None, create_graph: bool = True):
+    """``losses.total_loss`` with the weights and settings of ``options``: (losses, prediction)."""
+    return total_loss(model, batch, options.weights, stats, norm, noise_nm=options.noise_nm,
+                      temperature=options.temperature, generator=generator, create_graph=create_graph)
+
+
+def force_parity_arrays(model: Model, frames: Sequence[Frame], batch_size: int = 32) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    """(reference, predicted) force components over frames, for ``plots.parity``: total forces,
+    interaction forces and the direct force head's forces."""
+    columns = {"total forces": ([], []), "interaction forces": ([], []), "direct force head": ([], [])}
+    for start in range(0, len(frames), batch_size):
+        batch = make_batch(frames[start:start + batch_size], model.head.cutoff_nm)
+        p = predict(model.head, batch, interaction=True, direct=True)
+        for name, predicted, reference in (("total forces", p.forces, batch.total_forces),
+                                           ("interaction forces", p.interaction_forces, batch.interaction_forces),
+                                           ("direct force head", p.direct_forces, batch.total_forces)):
+            columns[name][0].append(reference.numpy())
+            columns[name][1].append(predicted.numpy())
+    return {name: (np.concatenate(a), np.concatenate(b)) for name, (a, b) in columns.items()}
+
+
 def evaluate_frames(model: Model, frames: Sequence[Frame], options: TrainOptions, stats: Statistics,
                     world: Optional[Distributed] = None, batch_size: int = 32) -> Dict[str, float]:
     """Losses and force/energy errors over frames (each process takes a share; sums are combined).
@@ -272,20 +152,19 @@ def evaluate_frames(model: Model, frames: Sequence[Frame], options: TrainOptions
     model.eval()
     for start in range(0, len(mine), batch_size):
         batch = make_batch(mine[start:start + batch_size], model.head.cutoff_nm)
-        out = compute_losses(model, batch, options, stats, norm_all, generator, create_graph=False)
-        p = out["predictions"]
+        out, p = losses_of(model, batch, options, stats, norm_all, generator, create_graph=False)
         for k in losses:
             sums[f"loss_{k}"] += float(out[k].detach())
         mask = batch.has_interaction[batch.graph_index]
         for kind, predicted, reference in (
-                ("force", p["forces"], batch.total_forces),
-                ("interaction_force", p["interaction_forces"][mask], batch.interaction_forces[mask]),
-                ("direct_force", p["direct_forces"], batch.total_forces)):
+                ("force", p.forces, batch.total_forces),
+                ("interaction_force", p.interaction_forces[mask], batch.interaction_forces[mask]),
+                ("direct_force", p.direct_forces, batch.total_forces)):
             sums[f"{kind}_abs"] += float((predicted - reference).abs().sum())
             sums[f"{kind}_sq"] += float(((predicted - reference) ** 2).sum())
             sums[f"{kind}_ref"] += float((reference ** 2).sum())
-        sums["energy_abs"] += float(((p["energy"] - batch.total_energy).abs() / batch.atom_counts).sum())
-        inter = (p["interaction_energy"] - batch.interaction_energy).abs() / batch.atom_counts
+        sums["energy_abs"] += float(((p.energy - batch.total_energy).abs() / batch.atom_counts).sum())
+        inter = (p.interaction_energy - batch.interaction_energy).abs() / batch.atom_counts
         sums["interaction_energy_abs"] += float(inter[batch.has_interaction].sum())
     model.train()
     totals = world.sum_(torch.tensor([sums[n] for n in names], dtype=torch.float64)).tolist()
@@ -348,7 +227,7 @@ def fit(model: Model, train: Sequence[Frame], validation: Sequence[Frame], optio
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=False)
             if mine:
-                out = compute_losses(model, make_batch(mine, model.head.cutoff_nm), options, stats, norm, generator)
+                out, _ = losses_of(model, make_batch(mine, model.head.cutoff_nm), options, stats, norm, generator)
                 out["total"].backward()
                 values = torch.tensor([float(out[k].detach()) for k in sums], dtype=torch.float64)
             else:
@@ -476,11 +355,11 @@ def main(argv=None):
     history = fit(model, parts["train"], parts["validation"], options, stats, args.output, state, args.quiet, extra,
                   args.stop_after)
     if world.rank == 0 and history and history[-1]["epoch"] == options.epochs:
-        from .plots import force_parity, loss_curves
         loss_curves(history, os.path.join(args.output, "loss_curves.png"))
         best = torch.load(os.path.join(args.output, "best.pt"), weights_only=False)
         model.load_state_dict(best["model"])
-        force_parity(model, parts["validation"] or parts["train"], os.path.join(args.output, "force_parity.png"))
+        parity(force_parity_arrays(model, parts["validation"] or parts["train"]),
+               os.path.join(args.output, "force_parity.png"))
         print(f"best validation force loss {best['best']:.4f} after epoch {best['epoch']}; "
               f"{os.path.join(args.output, 'best.pt')} (export with python -m openmmmrl.export)", file=sys.stderr)
     world.close()
