@@ -9,7 +9,7 @@ Ratios, each against a baseline measured in the same process:
   step / bare model   Langevin step of an environment whose only force is MRLForce (CPU platform, float32),
                       divided by the bare TorchScript forward + backward of the head on the same inputs
                       (float32, the same edges): the plugin and integrator overhead (1.00: none)
-  packed / separate   one step of --environments environments in one System (openmmmrl.mlmd), divided by
+  packed / separate   one step of --environments environments in one System (openmmmrl.head.md), divided by
                       the sum of their steps as separate Systems: the saving evaluate's MD stability uses
 Without --data, the environments come from a small mrl-envgen build of the shipped example pairs.
 """
@@ -25,8 +25,8 @@ import torch
 
 from common import emit, environment, median_time
 from openmmmrl import Dataset
-from openmmmrl.headdata import neighbor_edges
-from openmmmrl.mlmd import Environment, head_system
+from openmmmrl.head.batch import neighbor_edges
+from openmmmrl.head.md import Environment, head_system
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -18,7 +18,7 @@ warnings.filterwarnings("ignore")
 sys.path.insert(0, {here!r})
 from common import cluster, make_context, median_time
 from openmmmrl import MRLForce
-from openmmmrl.models import GraphMessagePassing
+from openmmmrl.toy import GraphMessagePassing
 n, reuse, repeats = {n}, {reuse!r}, {repeats}
 force = MRLForce(torch.jit.script(GraphMessagePassing()))
 force.setAtomicNumbers([6] * n)

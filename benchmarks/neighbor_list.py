@@ -16,7 +16,7 @@ import torch
 
 from common import cluster, emit, environment, make_context, median_time
 from openmmmrl import MRLForce
-from openmmmrl.models import AllPairsMessagePassing, GraphMessagePassing
+from openmmmrl.toy import AllPairsMessagePassing, GraphMessagePassing
 
 
 def step_time(model, n, steps, blocks, atomic_numbers=None):

@@ -4,7 +4,7 @@ the bare LibTorch forward + backward of the same model on the same inputs, in th
 
     .venv/bin/python benchmarks/overhead.py [--sizes 100 1000 10000] [--threads 1 2] [--json out.json]
 
-The model is the toy graph/1 network of openmmmrl.models (a stand-in for the head); the bare baseline
+The model is the toy graph/1 network of openmmmrl.toy (a stand-in for the head); the bare baseline
 gets the same edges the plugin built, in the same precision (CPU platform: float32).  A ratio of 1.00
 means the plugin adds nothing; the target is <= 1.05 for N >= 1000.
 """
@@ -15,7 +15,7 @@ import torch
 
 from common import cluster, emit, environment, make_context, median_time
 from openmmmrl import MRLForce
-from openmmmrl.models import GraphMessagePassing
+from openmmmrl.toy import GraphMessagePassing
 
 
 def measure(n, repeats, platform):

@@ -18,9 +18,11 @@ import tempfile
 import torch
 
 from common import emit, environment, median_time
-from openmmmrl.headdata import load_frames, make_batch
-from openmmmrl.models.painn import HeadConfig
-from openmmmrl.train import Model, Statistics, TrainOptions, compute_losses, normalizers
+from openmmmrl.head.batch import load_frames, make_batch
+from openmmmrl.head.losses import Statistics, normalizers
+from openmmmrl.head.model import HeadConfig, Model
+from openmmmrl.head.predict import predict
+from openmmmrl.head.train import TrainOptions, losses_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,13 +58,10 @@ def main():
 
         def step(options):
             model.zero_grad()
-            compute_losses(model, batch, options, stats, norm, generator)["total"].backward()
+            losses_of(model, batch, options, stats, norm, generator)[0]["total"].backward()
 
         def evaluate():
-            positions = batch.positions.clone().requires_grad_(True)
-            s, _ = model.head.trunk(positions, batch.atomic_numbers, batch.molecule_index, batch.edge_index,
-                                    batch.edge_shift)
-            torch.autograd.grad(model.head.atomic_energies(s, batch.atomic_numbers).sum(), positions)
+            predict(model.head, batch, interaction=False)
 
         t_full = median_time(lambda: step(full), 7)
         t_forces = median_time(lambda: step(forces_only), 7)

@@ -34,10 +34,10 @@ import openmm.unit as unit  # noqa: E402
 import torch  # noqa: E402
 
 from openmmmrl import Dataset  # noqa: E402
-from openmmmrl.evaluate import exported_predictions  # noqa: E402
-from openmmmrl.headdata import load_frames  # noqa: E402
-from openmmmrl.mlmd import Environment, head_system  # noqa: E402
-from openmmmrl.plots import energy_trace  # noqa: E402
+from openmmmrl.head.batch import load_frames, make_batch  # noqa: E402
+from openmmmrl.head.md import Environment, head_system  # noqa: E402
+from openmmmrl.head.plots import energy_trace  # noqa: E402
+from openmmmrl.head.predict import predict  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -102,7 +102,8 @@ def main():
         env, record, data = build_environment(args, workdir)
         frame = load_frames([data])[0]
     module = torch.jit.load(args.model).double()
-    energy, forces, inter_energy, inter_forces = exported_predictions(module, frame)
+    start = predict(module, make_batch([frame], module.cutoff_nm, dtype=torch.float64))
+    forces, inter_energy, inter_forces = start.forces.numpy(), float(start.interaction_energy[0]), start.interaction_forces.numpy()
     rms = float(np.sqrt(np.mean(frame.total_forces.astype(float) ** 2)))
     print(f"environment: {args.central} with {args.copies} x {args.partner}: {len(env.atomic_numbers)} atoms, "
           f"{record.num_molecules} molecules (built and MMFF94-minimized by mrl-envgen)")

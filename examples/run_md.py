@@ -7,7 +7,7 @@
 
 The ML region is the water molecules nearest the box centre; the model's energy is added to the MM
 force field (force group 1, so its energy is reported separately).  Without --model the toy graph/1
-message-passing network of openmmmrl.models is used with random weights scaled to a small energy: a
+message-passing network of openmmmrl.toy is used with random weights scaled to a small energy: a
 stand-in for the pretrained head, good for plumbing and speed, not for physics.  Prints energies as it
 runs, then a JSON summary with ns/day with and without the ML term (measured in the same run).
 """
@@ -24,7 +24,7 @@ import openmm.unit as unit
 import torch
 
 from openmmmrl import MRLForce
-from openmmmrl.models import GraphMessagePassing, ToyConfig
+from openmmmrl.toy import GraphMessagePassing, ToyConfig
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 

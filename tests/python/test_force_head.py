@@ -10,8 +10,8 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 from openmmmrl import MRLForce
-from openmmmrl.headdata import neighbor_edges
-from openmmmrl.models.painn import ExportedDirectForceHead, ExportedHead, ForceHead, HeadConfig
+from openmmmrl.head.batch import neighbor_edges
+from openmmmrl.head.model import ExportedDirectForceHead, ExportedHead, ForceHead, HeadConfig
 
 CONFIG = HeadConfig(features=24, layers=2, radial_basis=8, cutoff_nm=0.45, seed=5)
 
@@ -200,7 +200,7 @@ def test_atoms_the_head_does_not_know_are_refused():
 def test_element_index_on_the_gpu_path_poisons_unknown_elements_instead_of_reading_them():
     """On a GPU the head must not read values on the host (per-step synchronisation, no CUDA graphs): an
     atomic number out of range turns into NaN features, which MRLForce reports as a non-finite output."""
-    from openmmmrl.models.painn import element_index
+    from openmmmrl.head.model import element_index
     z = torch.tensor([1, 8, 80, 0])
     safe, poison = element_index(z, 54, strict=False)
     assert safe.tolist() == [1, 8, 0, 0]

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""openmmmrl.mlmd: environments packed into one System evaluate as if they were alone, and the
+"""openmmmrl.head.md: environments packed into one System evaluate as if they were alone, and the
 intactness check sees broken bonds and escaped atoms."""
 import numpy as np
 import openmm
@@ -7,8 +7,8 @@ import openmm.unit as unit
 import pytest
 import torch
 
-from openmmmrl.mlmd import Environment, head_system, intact
-from openmmmrl.models import GraphMessagePassing, ToyConfig
+from openmmmrl.head.md import Environment, head_system, intact
+from openmmmrl.toy import GraphMessagePassing, ToyConfig
 
 
 def water_pair(shift):

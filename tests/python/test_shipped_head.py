@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from openmmmrl.evaluate import force_errors
-from openmmmrl.headdata import load_frames
+from openmmmrl.head.evaluate import force_errors
+from openmmmrl.head.batch import load_frames
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL = os.path.join(ROOT, "models", "mrl-head-mmff94.pt")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from openmmmrl import MRLForce
-from openmmmrl.models import AllPairsMessagePassing, GraphMessagePassing
+from openmmmrl.toy import AllPairsMessagePassing, GraphMessagePassing
 
 
 def state_of(model, positions, atomic_numbers, platform="Reference", graph=True):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from openmmmrl.headdata import load_frames, split_groups
+from openmmmrl.head.batch import load_frames, split_groups
 
 SMALL = ["--features", "16", "--layers", "2", "--radial-basis", "6", "--cutoff-nm", "0.4", "--batch-size", "8",
          "--threads", "1", "--quiet", "--validation-fraction", "0.2", "--test-fraction", "0.2"]
@@ -93,10 +93,11 @@ def test_training_learns_writes_plots_and_exports(head_data, tmp_path):
 def test_exported_errors_match_the_training_evaluation(head_data, tmp_path):
     """Two independent paths to the test-set force MAE: the training code (batched, float32) and the
     exported TorchScript file (per frame, float64, its own neighbor search)."""
-    from openmmmrl.evaluate import force_errors
-    from openmmmrl.export import export
-    from openmmmrl.models.painn import HeadConfig
-    from openmmmrl.train import Model, Statistics, TrainOptions, evaluate_frames
+    from openmmmrl.head.evaluate import force_errors
+    from openmmmrl.head.export import export
+    from openmmmrl.head.losses import Statistics
+    from openmmmrl.head.model import HeadConfig, Model
+    from openmmmrl.head.train import TrainOptions, evaluate_frames
     frames = load_frames([str(head_data)])[:30]
     config = HeadConfig(features=16, layers=2, radial_basis=6, cutoff_nm=0.4, seed=2)
     model = Model(config)

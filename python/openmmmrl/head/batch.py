@@ -11,14 +11,14 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .data import Dataset
+from ..data import Dataset
 
 
 @dataclass
 class Frame:
     """One frame with its environment's topology (numpy arrays, shared between frames of a record)."""
     environment: int                 #: index of the environment (record) among all loaded files
-    group: str                       #: split key: the central molecule's SMILES (else the pair id)
+    group: str                       #: split key (``split_key``): the central molecules' SMILES
     source: str                      #: "file:key"
     atomic_numbers: np.ndarray       #: [N] int64
     formal_charges: np.ndarray       #: [N] int64
@@ -41,6 +41,14 @@ class Frame:
         return bool(np.isfinite(self.interaction_energy)) and bool(np.isfinite(self.interaction_forces).all())
 
 
+def split_key(record, path: str) -> str:
+    """The group of a dataset record (an ``openmmmrl.Record`` of the file ``path``) for the split into
+    train, validation and test: its central molecules' SMILES, sorted and joined by ".", else its
+    pair id, else "path:key"."""
+    central = [s for s, c in zip(record.smiles or [], record.is_central) if c and s]
+    return ".".join(sorted(central)) or record.pair_id or f"{path}:{record.key}"
+
+
 def load_frames(paths: Sequence[str]) -> List[Frame]:
     """Every frame of the given dataset files, in file and record order."""
     frames: List[Frame] = []
@@ -55,9 +63,7 @@ def load_frames(paths: Sequence[str]) -> List[Frame]:
                 if f["record"] != last:
                     last = f["record"]
                     environment += 1
-                    record = records[f["key"]]
-                    central = [s for s, c in zip(record.smiles or [], record.is_central) if c and s]
-                    group = ".".join(sorted(central)) or record.pair_id or f"{path}:{f['key']}"
+                    group = split_key(records[f["key"]], path)
                     topology = dict(
                         atomic_numbers=f["atomic_numbers"].astype(np.int64),
                         formal_charges=f["formal_charges"].astype(np.int64),

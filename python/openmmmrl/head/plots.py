@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""PNG plots of training and evaluation: loss curves, force parity, MD energies."""
+"""PNG plots of training and evaluation: loss curves, force parity, MD energies.  Every function takes
+plain numbers (arrays, a training history as history.json stores it) and a path; none runs a model."""
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -52,25 +53,6 @@ def parity(panels: Dict[str, Sequence[np.ndarray]], path: str, unit: str = "kJ/m
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def force_parity(model, frames, path: str, batch_size: int = 32):
-    """Parity of total, interaction and direct-head forces of a training.Model over frames."""
-    from .headdata import make_batch
-    from .train import Statistics, TrainOptions, compute_losses, normalizers
-    options = TrainOptions(weights={"force": 1.0, "interaction": 1.0, "energy": 1.0, "direct_force": 1.0})
-    columns = {"total forces": ([], []), "interaction forces": ([], []), "direct force head": ([], [])}
-    stats = Statistics.from_dict(dict.fromkeys(("force_rms", "interaction_rms", "energy_rms_per_atom",
-                                                "interaction_energy_rms_per_atom"), 1.0))  # losses unused here
-    for start in range(0, len(frames), batch_size):
-        batch = make_batch(frames[start:start + batch_size], model.head.cutoff_nm)
-        p = compute_losses(model, batch, options, stats, normalizers(frames), create_graph=False)["predictions"]
-        for name, key, ref in (("total forces", "forces", batch.total_forces),
-                               ("interaction forces", "interaction_forces", batch.interaction_forces),
-                               ("direct force head", "direct_forces", batch.total_forces)):
-            columns[name][0].append(ref.numpy())
-            columns[name][1].append(p[key].numpy())
-    parity({k: (np.concatenate(a), np.concatenate(b)) for k, (a, b) in columns.items()}, path)
 
 
 def energy_trace(times_ps: Sequence[float], series: Dict[str, Sequence[float]], path: str, title: str = ""):

@@ -296,3 +296,14 @@ class Projection3D(nn.Module):
 
     def forward(self, s: torch.Tensor, graph_index: torch.Tensor, graphs: int) -> torch.Tensor:
         return self.projection(mean_pool(s, graph_index, graphs))
+
+
+class Model(nn.Module):
+    """Everything that trains: the force head plus the encoders of the contrastive objective.  Checkpoints
+    hold its ``state_dict`` (keys ``head.``, ``encoder2d.``, ``projection3d.``)."""
+
+    def __init__(self, config: HeadConfig):
+        super().__init__()
+        self.head = ForceHead(config)
+        self.encoder2d = GraphEncoder2D(config)
+        self.projection3d = Projection3D(config)
