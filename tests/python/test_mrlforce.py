@@ -233,7 +233,7 @@ def test_parameter_derivative_from_python(models):
 def test_graph_model_with_an_atom_flung_far_away():
     """Open boundaries: an atom 1e9 nm away (an exploded simulation) used to overflow the cell count.
     Its neighbors are none, so the energy is that of the cluster plus that of the lone atom."""
-    from openmmmrl.models import GraphMessagePassing, ToyConfig
+    from openmmmrl.toy import GraphMessagePassing, ToyConfig
     model = torch.jit.script(GraphMessagePassing(ToyConfig(seed=3)))
     cluster = random_positions(12, 0.8, 4)
     lone = np.array([[1e9, -2e9, 5e8]])
