@@ -27,6 +27,9 @@
 #include <iomanip>
 #include <map>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 using OpenMM::OpenMMException;
 
@@ -192,62 +195,82 @@ void addForce(OpenMM::System& system, std::unique_ptr<F> force, int numTerms, bo
     system.addForce(force.release());
 }
 
-} // namespace
-
-std::vector<int> moleculeIndexOfAtoms(const RDKit::ROMol& mol) {
-    std::vector<int> mapping;
-    if (mol.getNumAtoms() > 0)
-        RDKit::MolOps::getMolFrags(mol, mapping);
-    return mapping;
-}
-
-OpenMM::System* createMMFFSystem(const RDKit::ROMol& inputMol, const MMFFOptions& options, const std::string& name) {
-    checkOptions(options, name);
-    if (inputMol.getNumAtoms() == 0)
-        throw OpenMMException("Molecule " + quoted(name) + " has no atoms; createMMFFSystem needs a molecule");
-
-    // RDKit's typer sets MMFF aromaticity on the molecule it is given: work on a copy.
-    RDKit::RWMol mol(inputMol);
-    checkExplicitHydrogens(mol, name);
+/// Types `mol` (createMMFFSystem's copy of the caller's molecule) with RDKit's MMFF94 typer; throws, naming the
+/// molecule and the atom, when RDKit rejects it or leaves atoms untyped.
+std::unique_ptr<RDKit::MMFF::MMFFMolProperties> typeAtoms(RDKit::RWMol& mol, const std::string& variant,
+                                                          const std::string& name) {
     std::unique_ptr<RDKit::MMFF::MMFFMolProperties> props;
     try {
-        props = std::make_unique<RDKit::MMFF::MMFFMolProperties>(mol, options.variant);
+        props = std::make_unique<RDKit::MMFF::MMFFMolProperties>(mol, variant);
     } catch (const std::exception& e) {
         throw OpenMMException("RDKit's MMFF94 typer rejected molecule " + quoted(name) + ": " + e.what() +
                               ".  Pass a molecule that RDKit can sanitize (e.g. parsed from a valid SMILES)");
     }
-    checkTypes(mol, *props, options.variant, name);
+    checkTypes(mol, *props, variant, name);
+    return props;
+}
 
-    const unsigned int numAtoms = mol.getNumAtoms();
-    const std::vector<int> moleculeIndex = moleculeIndexOfAtoms(mol);
-    const bool periodic = options.periodic;
-    auto system = std::make_unique<OpenMM::System>();
+/// What every add* step reads: the typed molecule, its MMFF properties, and whether the forces are periodic.
+struct TypedMolecule {
+    const RDKit::ROMol& mol;
+    RDKit::MMFF::MMFFMolProperties& props;
+    bool periodic;
+};
+
+/// One particle per atom, with RDKit's mass (its PeriodicTable, or the isotope's mass if one is set).
+void addParticles(OpenMM::System& system, const RDKit::ROMol& mol) {
     for (const RDKit::Atom* atom : mol.atoms())
-        system->addParticle(atom->getMass()); // RDKit's PeriodicTable (the isotope's mass if one is set)
+        system.addParticle(atom->getMass());
+}
 
-    // Every term below for which RDKit's accessor finds no parameters is left out, as RDKit's builder does.
+// Every term below for which RDKit's accessor finds no parameters is left out, as RDKit's builder does.
 
-    // Bond stretching: 143.9325/2 kb dr² (1 + cs dr + 7/12 cs² dr²), dr in Å, cs = -2/Å.
+/// Bond stretching: 143.9325/2 kb dr² (1 + cs dr + 7/12 cs² dr²), dr in Å, cs = -2/Å.
+void addStretch(OpenMM::System& system, const TypedMolecule& typed) {
     const double csNm = BOND_CUBIC_PER_ANGSTROM * ANGSTROM_PER_NM;
     auto bonds = std::make_unique<OpenMM::CustomBondForce>("0.5*k*dr^2*(1 + " + number(csNm) + "*dr + " +
                                                            number(7.0 / 12.0 * csNm * csNm) + "*dr^2); dr = r - r0");
     bonds->addPerBondParameter("r0"); // nm
     bonds->addPerBondParameter("k");  // kJ/mol/nm²
-    for (const RDKit::Bond* bond : mol.bonds()) {
+    for (const RDKit::Bond* bond : typed.mol.bonds()) {
         unsigned int bondType;
         RDKit::MMFF::MMFFBond params;
         const unsigned int i = bond->getBeginAtomIdx(), j = bond->getEndAtomIdx();
-        if (props->getMMFFBondStretchParams(mol, i, j, bondType, params))
+        if (typed.props.getMMFFBondStretchParams(typed.mol, i, j, bondType, params))
             bonds->addBond(
                 i, j,
                 {params.r0 * NM_PER_ANGSTROM, MDYNE_A * params.kb * KJ_PER_KCAL * ANGSTROM_PER_NM * ANGSTROM_PER_NM});
     }
     const int numBonds = bonds->getNumBonds();
-    addForce(*system, std::move(bonds), numBonds, periodic, "MMFF94 bond stretch", 0);
+    addForce(system, std::move(bonds), numBonds, typed.periodic, "MMFF94 bond stretch", 0);
+}
 
-    // Angle bending (all pairs of neighbours of each atom) and stretch-bend (not at linear centres).
-    // Bend: 0.5 c2 ka dθ² (1 + cb dθ) with dθ in degrees and c2 = 143.9325 (π/180)², i.e. 0.5 (143.9325 ka) dθ² with
-    // dθ in radians and cb in rad⁻¹.  Linear: 143.9325 ka (1 + cos θ).
+/// Whether the MMFF type of `atom` is linear (MMFF's `linh`): its angles bend as 1 + cos θ and have no stretch-bend.
+bool isLinearCenter(const TypedMolecule& typed, unsigned int atom) {
+    const ForceFields::MMFF::MMFFPropCollection* mmffProp = RDKit::MMFF::DefaultParameters::getMMFFProp();
+    return (*mmffProp)(typed.props.getMMFFAtomType(atom))->linh != 0;
+}
+
+/// Calls visit(i, j, k, linear) for every angle i-j-k, as RDKit's builder enumerates them: each atom j with two
+/// neighbours or more, each pair of its neighbours i < k in RDKit's neighbour order; `linear` as isLinearCenter(j).
+template <class Visit> void forEachAngle(const TypedMolecule& typed, Visit visit) {
+    for (const RDKit::Atom* center : typed.mol.atoms()) {
+        if (center->getDegree() < 2)
+            continue;
+        const unsigned int j = center->getIdx();
+        const bool linear = isLinearCenter(typed, j);
+        std::vector<unsigned int> neighbors;
+        for (const RDKit::Atom* neighbor : typed.mol.atomNeighbors(center))
+            neighbors.push_back(neighbor->getIdx());
+        for (size_t a = 0; a < neighbors.size(); ++a)
+            for (size_t b = a + 1; b < neighbors.size(); ++b)
+                visit(neighbors[a], j, neighbors[b], linear);
+    }
+}
+
+/// Angle bending: 0.5 c2 ka dθ² (1 + cb dθ) with dθ in degrees and c2 = 143.9325 (π/180)², i.e.
+/// 0.5 (143.9325 ka) dθ² with dθ in radians and cb in rad⁻¹.  Linear centres: 143.9325 ka (1 + cos θ).
+void addBend(OpenMM::System& system, const TypedMolecule& typed) {
     const double cbRad = ANGLE_CUBIC_PER_DEGREE * ForceFields::MMFF::RAD2DEG;
     auto angles = std::make_unique<OpenMM::CustomAngleForce>("0.5*k*dtheta^2*(1 + " + number(cbRad) +
                                                              "*dtheta); dtheta = theta - theta0");
@@ -255,76 +278,71 @@ OpenMM::System* createMMFFSystem(const RDKit::ROMol& inputMol, const MMFFOptions
     angles->addPerAngleParameter("k");      // kJ/mol/rad²
     auto linearAngles = std::make_unique<OpenMM::CustomAngleForce>("k*(1 + cos(theta))");
     linearAngles->addPerAngleParameter("k"); // kJ/mol
-    // Stretch-bend: 143.9325 (π/180) (kijk dr_ij + kkji dr_kj) dθ with dr in Å and dθ in degrees, i.e.
-    // 143.9325 (kijk dr_ij + kkji dr_kj) dθ with dθ in radians.
+    forEachAngle(typed, [&](unsigned int i, unsigned int j, unsigned int k, bool linear) {
+        unsigned int angleType;
+        RDKit::MMFF::MMFFAngle angle;
+        if (!typed.props.getMMFFAngleBendParams(typed.mol, i, j, k, angleType, angle))
+            return;
+        const double ka = MDYNE_A * angle.ka * KJ_PER_KCAL;
+        if (linear)
+            linearAngles->addAngle(i, j, k, {ka});
+        else
+            angles->addAngle(i, j, k, {angle.theta0 * ForceFields::MMFF::DEG2RAD, ka});
+    });
+    const int numAngles = angles->getNumAngles(), numLinearAngles = linearAngles->getNumAngles();
+    addForce(system, std::move(angles), numAngles, typed.periodic, "MMFF94 angle bend", 0);
+    addForce(system, std::move(linearAngles), numLinearAngles, typed.periodic, "MMFF94 linear angle bend", 0);
+}
+
+/// Stretch-bend (not at linear centres): 143.9325 (π/180) (kijk dr_ij + kkji dr_kj) dθ with dr in Å and dθ in
+/// degrees, i.e. 143.9325 (kijk dr_ij + kkji dr_kj) dθ with dθ in radians.
+void addStretchBend(OpenMM::System& system, const TypedMolecule& typed) {
     auto stretchBends = std::make_unique<OpenMM::CustomCompoundBondForce>(
         3, "(kijk*(distance(p1, p2) - rij0) + kkji*(distance(p2, p3) - rkj0))*(angle(p1, p2, p3) - theta0)");
     for (const char* parameter : {"rij0", "rkj0", "theta0", "kijk", "kkji"}) // nm, nm, rad, kJ/mol/nm/rad (twice)
         stretchBends->addPerBondParameter(parameter);
-    const ForceFields::MMFF::MMFFPropCollection* mmffProp = RDKit::MMFF::DefaultParameters::getMMFFProp();
-    for (const RDKit::Atom* center : mol.atoms()) {
-        if (center->getDegree() < 2)
-            continue;
-        const unsigned int j = center->getIdx();
-        const bool linear = (*mmffProp)(props->getMMFFAtomType(j))->linh != 0;
-        std::vector<unsigned int> neighbors;
-        for (const RDKit::Atom* neighbor : mol.atomNeighbors(center))
-            neighbors.push_back(neighbor->getIdx());
-        for (size_t a = 0; a < neighbors.size(); ++a) {
-            for (size_t b = a + 1; b < neighbors.size(); ++b) {
-                const unsigned int i = neighbors[a], k = neighbors[b];
-                unsigned int angleType;
-                RDKit::MMFF::MMFFAngle angle;
-                if (props->getMMFFAngleBendParams(mol, i, j, k, angleType, angle)) {
-                    const double ka = MDYNE_A * angle.ka * KJ_PER_KCAL;
-                    if (linear)
-                        linearAngles->addAngle(i, j, k, {ka});
-                    else
-                        angles->addAngle(i, j, k, {angle.theta0 * ForceFields::MMFF::DEG2RAD, ka});
-                }
-                if (linear)
-                    continue;
-                unsigned int stretchBendType;
-                RDKit::MMFF::MMFFStbn stretchBend;
-                RDKit::MMFF::MMFFBond bondParams[2];
-                if (!props->getMMFFStretchBendParams(mol, i, j, k, stretchBendType, stretchBend, bondParams, angle))
-                    continue;
-                if (stretchBend.kbaIJK == 0.0 && stretchBend.kbaKJI == 0.0)
-                    continue;
-                const double toKJPerNmRad = MDYNE_A * KJ_PER_KCAL * ANGSTROM_PER_NM;
-                stretchBends->addBond({static_cast<int>(i), static_cast<int>(j), static_cast<int>(k)},
-                                      {bondParams[0].r0 * NM_PER_ANGSTROM, bondParams[1].r0 * NM_PER_ANGSTROM,
-                                       angle.theta0 * ForceFields::MMFF::DEG2RAD, stretchBend.kbaIJK * toKJPerNmRad,
-                                       stretchBend.kbaKJI * toKJPerNmRad});
-            }
-        }
-    }
-    const int numAngles = angles->getNumAngles(), numLinearAngles = linearAngles->getNumAngles();
+    const double toKJPerNmRad = MDYNE_A * KJ_PER_KCAL * ANGSTROM_PER_NM;
+    forEachAngle(typed, [&](unsigned int i, unsigned int j, unsigned int k, bool linear) {
+        if (linear)
+            return;
+        unsigned int stretchBendType;
+        RDKit::MMFF::MMFFStbn stretchBend;
+        RDKit::MMFF::MMFFBond bondParams[2];
+        RDKit::MMFF::MMFFAngle angle;
+        if (!typed.props.getMMFFStretchBendParams(typed.mol, i, j, k, stretchBendType, stretchBend, bondParams, angle))
+            return;
+        if (stretchBend.kbaIJK == 0.0 && stretchBend.kbaKJI == 0.0)
+            return;
+        stretchBends->addBond({static_cast<int>(i), static_cast<int>(j), static_cast<int>(k)},
+                              {bondParams[0].r0 * NM_PER_ANGSTROM, bondParams[1].r0 * NM_PER_ANGSTROM,
+                               angle.theta0 * ForceFields::MMFF::DEG2RAD, stretchBend.kbaIJK * toKJPerNmRad,
+                               stretchBend.kbaKJI * toKJPerNmRad});
+    });
     const int numStretchBends = stretchBends->getNumBonds();
-    addForce(*system, std::move(angles), numAngles, periodic, "MMFF94 angle bend", 0);
-    addForce(*system, std::move(linearAngles), numLinearAngles, periodic, "MMFF94 linear angle bend", 0);
-    addForce(*system, std::move(stretchBends), numStretchBends, periodic, "MMFF94 stretch-bend", 0);
+    addForce(system, std::move(stretchBends), numStretchBends, typed.periodic, "MMFF94 stretch-bend", 0);
+}
 
-    // Out-of-plane bending at atoms with exactly three neighbours, one term per choice of the out-of-plane atom L:
-    // 0.5 c2 koop χ² (χ in degrees) = 0.5 (143.9325 koop) χ² (χ in radians).  The Wilson angle χ between the bond
-    // J-L and the plane I-J-K (J the centre) has sin χ = sin∠IJL sin φ(K-J-I-L) up to its sign (clipped to [-1, 1]
-    // against rounding in single precision, as RDKit clips).
+/// Out-of-plane bending at atoms with exactly three neighbours, one term per choice of the out-of-plane atom L:
+/// 0.5 c2 koop χ² (χ in degrees) = 0.5 (143.9325 koop) χ² (χ in radians).  The Wilson angle χ between the bond
+/// J-L and the plane I-J-K (J the centre) has sin χ = sin∠IJL sin φ(K-J-I-L) up to its sign (clipped to [-1, 1]
+/// against rounding in single precision, as RDKit clips).
+void addOutOfPlane(OpenMM::System& system, const TypedMolecule& typed) {
     auto outOfPlane = std::make_unique<OpenMM::CustomCompoundBondForce>(
         4, "0.5*k*chi^2; chi = asin(max(-1, min(1, sin(angle(p1, p2, p4))*sin(dihedral(p3, p2, p1, p4)))))");
     outOfPlane->addPerBondParameter("k"); // kJ/mol/rad²
-    for (const RDKit::Atom* center : mol.atoms()) {
+    for (const RDKit::Atom* center : typed.mol.atoms()) {
         if (center->getDegree() != 3)
             continue;
         // As RDKit's builder: idx[1] is the centre, idx[0], idx[2], idx[3] its neighbours in order.
         int idx[4];
         idx[1] = center->getIdx();
         int slot = 0;
-        for (const RDKit::Atom* neighbor : mol.atomNeighbors(center)) {
+        for (const RDKit::Atom* neighbor : typed.mol.atomNeighbors(center)) {
             idx[slot] = neighbor->getIdx();
             slot += (slot == 0) ? 2 : 1;
         }
         RDKit::MMFF::MMFFOop params;
-        if (!props->getMMFFOopBendParams(mol, idx[0], idx[1], idx[2], idx[3], params) || params.koop == 0.0)
+        if (!typed.props.getMMFFOopBendParams(typed.mol, idx[0], idx[1], idx[2], idx[3], params) || params.koop == 0.0)
             continue;
         const double koop = MDYNE_A * params.koop * KJ_PER_KCAL;
         // (I, J, K, L) for the three terms, as in RDKit::MMFF::Tools::addOop.
@@ -333,12 +351,13 @@ OpenMM::System* createMMFFSystem(const RDKit::ROMol& inputMol, const MMFFOptions
         outOfPlane->addBond({idx[2], idx[1], idx[3], idx[0]}, {koop});
     }
     const int numOutOfPlane = outOfPlane->getNumBonds();
-    addForce(*system, std::move(outOfPlane), numOutOfPlane, periodic, "MMFF94 out-of-plane bend", 0);
+    addForce(system, std::move(outOfPlane), numOutOfPlane, typed.periodic, "MMFF94 out-of-plane bend", 0);
+}
 
-    // Torsions, enumerated as RDKit::MMFF::Tools::addTorsions: the central bonds match RDKit's default torsion
-    // SMARTS (no atom of a triple bond, no terminal atom), both central atoms are sp2 or sp3, no 3-membered ring,
-    // and RDKit has parameters.  0.5 (V1 (1 + cos φ) + V2 (1 - cos 2φ) + V3 (1 + cos 3φ)).
-    auto torsions = std::make_unique<OpenMM::PeriodicTorsionForce>();
+/// Calls visit(i, j, k, l) for every torsion, enumerated as RDKit::MMFF::Tools::addTorsions: the central bonds
+/// j-k match RDKit's default torsion SMARTS (no atom of a triple bond, no terminal atom), both central atoms are sp2
+/// or sp3, and i-j-k-l is no 3-membered ring.
+template <class Visit> void forEachTorsion(const RDKit::ROMol& mol, Visit visit) {
     std::vector<RDKit::MatchVectType> matches;
     RDKit::SubstructMatch(mol, *RDKit::MMFF::Tools::DefaultTorsionBondSmarts::query(), matches);
     auto spOrSp3 = [](const RDKit::Atom* atom) {
@@ -359,44 +378,72 @@ OpenMM::System* createMMFFSystem(const RDKit::ROMol& inputMol, const MMFFOptions
                 if (bond2 == central || bond2 == bond1)
                     continue;
                 const int l = bond2->getOtherAtomIdx(k);
-                if (l == i) // a 3-membered ring
-                    continue;
-                unsigned int torsionType;
-                RDKit::MMFF::MMFFTor params;
-                if (!props->getMMFFTorsionParams(mol, i, j, k, l, torsionType, params))
-                    continue;
-                if (params.V1 != 0.0)
-                    torsions->addTorsion(i, j, k, l, 1, 0.0, 0.5 * params.V1 * KJ_PER_KCAL);
-                if (params.V2 != 0.0)
-                    torsions->addTorsion(i, j, k, l, 2, M_PI, 0.5 * params.V2 * KJ_PER_KCAL);
-                if (params.V3 != 0.0)
-                    torsions->addTorsion(i, j, k, l, 3, 0.0, 0.5 * params.V3 * KJ_PER_KCAL);
+                if (l != i) // i == l: a 3-membered ring
+                    visit(i, j, k, l);
             }
         }
     }
-    const int numTorsions = torsions->getNumTorsions();
-    addForce(*system, std::move(torsions), numTorsions, periodic, "MMFF94 torsion", 0);
+}
 
-    // Nonbonded terms.  Pairs within one molecule that are neither 1-2 nor 1-3: vdW, and electrostatics scaled by
-    // 0.75 for 1-4 pairs (group 0, one term per pair, never cut off).  Pairs of different molecules: one
-    // CustomNonbondedForce (group 1) with every intramolecular pair excluded.
-    const double coulomb = COULOMB_KCAL_ANGSTROM * KJ_PER_KCAL * NM_PER_ANGSTROM / options.dielectric; // kJ nm/mol/e²
-    const double bufferNm = COULOMB_BUFFER_ANGSTROM * NM_PER_ANGSTROM;
+/// Torsions for which RDKit has parameters: 0.5 (V1 (1 + cos φ) + V2 (1 - cos 2φ) + V3 (1 + cos 3φ)).
+void addTorsions(OpenMM::System& system, const TypedMolecule& typed) {
+    auto torsions = std::make_unique<OpenMM::PeriodicTorsionForce>();
+    forEachTorsion(typed.mol, [&](int i, int j, int k, int l) {
+        unsigned int torsionType;
+        RDKit::MMFF::MMFFTor params;
+        if (!typed.props.getMMFFTorsionParams(typed.mol, i, j, k, l, torsionType, params))
+            return;
+        if (params.V1 != 0.0)
+            torsions->addTorsion(i, j, k, l, 1, 0.0, 0.5 * params.V1 * KJ_PER_KCAL);
+        if (params.V2 != 0.0)
+            torsions->addTorsion(i, j, k, l, 2, M_PI, 0.5 * params.V2 * KJ_PER_KCAL);
+        if (params.V3 != 0.0)
+            torsions->addTorsion(i, j, k, l, 3, 0.0, 0.5 * params.V3 * KJ_PER_KCAL);
+    });
+    const int numTorsions = torsions->getNumTorsions();
+    addForce(system, std::move(torsions), numTorsions, typed.periodic, "MMFF94 torsion", 0);
+}
+
+/// What the nonbonded steps share: MMFF's partial charges (e), the atoms of each molecule, and the constants of
+/// MMFF's buffered Coulomb, 332.0716 qi qj / (D (r + 0.05 Å)), in OpenMM's units.
+struct NonbondedSetup {
+    std::vector<double> charges;
+    std::vector<std::vector<int>> atomsOfMolecule;
+    double coulomb;  // kJ nm/mol/e², divided by the dielectric
+    double bufferNm; // the buffer δ
+};
+
+/// The charges and molecules of `typed`, and the Coulomb constants for `dielectric`.
+NonbondedSetup setUpNonbonded(const TypedMolecule& typed, double dielectric) {
+    const unsigned int numAtoms = typed.mol.getNumAtoms();
+    const std::vector<int> moleculeIndex = moleculeIndexOfAtoms(typed.mol);
+    NonbondedSetup setup;
+    setup.coulomb = COULOMB_KCAL_ANGSTROM * KJ_PER_KCAL * NM_PER_ANGSTROM / dielectric;
+    setup.bufferNm = COULOMB_BUFFER_ANGSTROM * NM_PER_ANGSTROM;
+    setup.charges.resize(numAtoms);
+    for (unsigned int i = 0; i < numAtoms; ++i)
+        setup.charges[i] = typed.props.getMMFFPartialCharge(i);
+    const int numMolecules = numAtoms == 0 ? 0 : *std::max_element(moleculeIndex.begin(), moleculeIndex.end()) + 1;
+    setup.atomsOfMolecule.resize(numMolecules);
+    for (unsigned int i = 0; i < numAtoms; ++i)
+        setup.atomsOfMolecule[moleculeIndex[i]].push_back(i);
+    return setup;
+}
+
+/// Pairs within one molecule that are neither 1-2 nor 1-3: vdW, and electrostatics scaled by 0.75 for 1-4 pairs
+/// (group 0, one term per pair, never cut off).  Returns every pair of atoms of one molecule (the exclusions of
+/// the intermolecular force).
+std::vector<std::pair<int, int>> addIntramolecularNonbonded(OpenMM::System& system, const TypedMolecule& typed,
+                                                            const NonbondedSetup& setup) {
     auto vdw = std::make_unique<OpenMM::CustomBondForce>(VDW_EXPRESSION);
     vdw->addPerBondParameter("rs");  // nm
     vdw->addPerBondParameter("eps"); // kJ/mol
-    auto electrostatics = std::make_unique<OpenMM::CustomBondForce>("qq/(r + " + number(bufferNm) + ")");
+    auto electrostatics = std::make_unique<OpenMM::CustomBondForce>("qq/(r + " + number(setup.bufferNm) + ")");
     electrostatics->addPerBondParameter("qq"); // kJ nm/mol: 332.0716 qi qj / D (× 0.75 for 1-4), converted
-    std::vector<double> charges(numAtoms);
-    for (unsigned int i = 0; i < numAtoms; ++i)
-        charges[i] = props->getMMFFPartialCharge(i);
-    const int numMolecules = numAtoms == 0 ? 0 : *std::max_element(moleculeIndex.begin(), moleculeIndex.end()) + 1;
-    std::vector<std::vector<int>> atomsOfMolecule(numMolecules);
-    for (unsigned int i = 0; i < numAtoms; ++i)
-        atomsOfMolecule[moleculeIndex[i]].push_back(i);
-    BondDistances bondDistances(mol);
-    std::vector<std::pair<int, int>> intramolecularPairs; // every pair of atoms of one molecule (the exclusions)
-    for (const std::vector<int>& atoms : atomsOfMolecule) {
+    const std::vector<double>& charges = setup.charges;
+    BondDistances bondDistances(typed.mol);
+    std::vector<std::pair<int, int>> intramolecularPairs;
+    for (const std::vector<int>& atoms : setup.atomsOfMolecule) {
         for (size_t a = 0; a < atoms.size(); ++a) {
             const int i = atoms[a];
             bondDistances.setSource(i);
@@ -407,71 +454,135 @@ OpenMM::System* createMMFFSystem(const RDKit::ROMol& inputMol, const MMFFOptions
                 if (distance < 3)
                     continue;
                 RDKit::MMFF::MMFFVdWRijstarEps params;
-                if (props->getMMFFVdWParams(i, j, params))
+                if (typed.props.getMMFFVdWParams(i, j, params))
                     vdw->addBond(i, j, {params.R_ij_star * NM_PER_ANGSTROM, params.epsilon * KJ_PER_KCAL});
                 // RDKit skips pairs with a zero charge (isDoubleZero: below 1e-10).
                 if (std::fabs(charges[i]) < 1e-10 || std::fabs(charges[j]) < 1e-10)
                     continue;
                 const double scale = distance == 3 ? SCALE_14_ELECTROSTATICS : 1.0;
-                electrostatics->addBond(i, j, {coulomb * charges[i] * charges[j] * scale});
+                electrostatics->addBond(i, j, {setup.coulomb * charges[i] * charges[j] * scale});
             }
         }
     }
     const int numVdW = vdw->getNumBonds(), numElectrostatics = electrostatics->getNumBonds();
-    addForce(*system, std::move(vdw), numVdW, periodic, "MMFF94 intramolecular vdW", 0);
-    addForce(*system, std::move(electrostatics), numElectrostatics, periodic, "MMFF94 intramolecular electrostatics",
-             0);
+    addForce(system, std::move(vdw), numVdW, typed.periodic, "MMFF94 intramolecular vdW", 0);
+    addForce(system, std::move(electrostatics), numElectrostatics, typed.periodic,
+             "MMFF94 intramolecular electrostatics", 0);
+    return intramolecularPairs;
+}
 
-    if (numMolecules > 1) {
-        // R*_ij and ε_ij depend only on the MMFF types of i and j: tabulate them over the types present (slots),
-        // asking RDKit for one representative pair of atoms per pair of types.
-        std::map<int, int> slotOfType;
-        std::vector<int> representative;
-        for (unsigned int i = 0; i < numAtoms; ++i)
-            if (slotOfType.emplace(props->getMMFFAtomType(i), static_cast<int>(representative.size())).second)
-                representative.push_back(i);
-        const int numSlots = static_cast<int>(representative.size());
-        std::vector<double> rstar(numSlots * numSlots), epsilon(numSlots * numSlots);
-        for (int a = 0; a < numSlots; ++a) {
-            for (int b = 0; b < numSlots; ++b) {
-                RDKit::MMFF::MMFFVdWRijstarEps params;
-                if (!props->getMMFFVdWParams(representative[a], representative[b], params)) {
-                    params.R_ij_star = 1.0; // no parameters: no term, as RDKit leaves the pair out
-                    params.epsilon = 0.0;
-                }
-                rstar[a + numSlots * b] = params.R_ij_star * NM_PER_ANGSTROM;
-                epsilon[a + numSlots * b] = params.epsilon * KJ_PER_KCAL;
+/// R*_ij (nm) and ε_ij (kJ/mol) over the MMFF types present, which they depend on alone: slot s is the s-th type
+/// met in atom order, and rstar[a + numSlots b] is the value for slots a and b.
+struct VdWTable {
+    std::map<int, int> slotOfType;
+    int numSlots;
+    std::vector<double> rstar, epsilon;
+};
+
+/// Tabulates R*_ij and ε_ij, asking RDKit for one representative pair of atoms per pair of types.
+VdWTable tabulateVdW(const TypedMolecule& typed) {
+    VdWTable table;
+    std::vector<int> representative;
+    for (unsigned int i = 0; i < typed.mol.getNumAtoms(); ++i)
+        if (table.slotOfType.emplace(typed.props.getMMFFAtomType(i), static_cast<int>(representative.size())).second)
+            representative.push_back(i);
+    const int numSlots = table.numSlots = static_cast<int>(representative.size());
+    table.rstar.resize(numSlots * numSlots);
+    table.epsilon.resize(numSlots * numSlots);
+    for (int a = 0; a < numSlots; ++a) {
+        for (int b = 0; b < numSlots; ++b) {
+            RDKit::MMFF::MMFFVdWRijstarEps params;
+            if (!typed.props.getMMFFVdWParams(representative[a], representative[b], params)) {
+                params.R_ij_star = 1.0; // no parameters: no term, as RDKit leaves the pair out
+                params.epsilon = 0.0;
             }
+            table.rstar[a + numSlots * b] = params.R_ij_star * NM_PER_ANGSTROM;
+            table.epsilon[a + numSlots * b] = params.epsilon * KJ_PER_KCAL;
         }
-        std::string coulombTerm = number(coulomb) + "*q1*q2*(1/(r + " + number(bufferNm) + ")";
-        if (periodic)
-            coulombTerm += " - " + number(1.0 / (options.cutoffNm + bufferNm));
-        coulombTerm += ")";
-        auto intermolecular =
-            std::make_unique<OpenMM::CustomNonbondedForce>(std::string(VDW_EXPRESSION) + " + " + coulombTerm +
-                                                           "; rs = rstar(type1, type2); eps = epsilon(type1, type2)");
-        intermolecular->addPerParticleParameter("type"); // the slot of the atom's MMFF type
-        intermolecular->addPerParticleParameter("q");    // MMFF partial charge (e)
-        intermolecular->addTabulatedFunction("rstar", new OpenMM::Discrete2DFunction(numSlots, numSlots, rstar));
-        intermolecular->addTabulatedFunction("epsilon", new OpenMM::Discrete2DFunction(numSlots, numSlots, epsilon));
-        for (unsigned int i = 0; i < numAtoms; ++i)
-            intermolecular->addParticle({static_cast<double>(slotOfType.at(props->getMMFFAtomType(i))), charges[i]});
-        for (const auto& [i, j] : intramolecularPairs)
-            intermolecular->addExclusion(i, j);
-        if (periodic) {
-            intermolecular->setNonbondedMethod(OpenMM::CustomNonbondedForce::CutoffPeriodic);
-            intermolecular->setCutoffDistance(options.cutoffNm);
-            intermolecular->setUseSwitchingFunction(options.switchWidthNm > 0.0);
-            if (options.switchWidthNm > 0.0)
-                intermolecular->setSwitchingDistance(options.cutoffNm - options.switchWidthNm);
-        } else {
-            intermolecular->setNonbondedMethod(OpenMM::CustomNonbondedForce::NoCutoff);
-        }
-        intermolecular->setUseLongRangeCorrection(false);
-        intermolecular->setName("MMFF94 intermolecular nonbonded");
-        intermolecular->setForceGroup(1);
-        system->addForce(intermolecular.release());
     }
+    return table;
+}
+
+/// Periodic: CutoffPeriodic at cutoffNm, switched off over [cutoffNm - switchWidthNm, cutoffNm]; else NoCutoff.
+/// Never a long-range correction.
+void configurePeriodic(OpenMM::CustomNonbondedForce& force, const MMFFOptions& options) {
+    if (options.periodic) {
+        force.setNonbondedMethod(OpenMM::CustomNonbondedForce::CutoffPeriodic);
+        force.setCutoffDistance(options.cutoffNm);
+        force.setUseSwitchingFunction(options.switchWidthNm > 0.0);
+        if (options.switchWidthNm > 0.0)
+            force.setSwitchingDistance(options.cutoffNm - options.switchWidthNm);
+    } else {
+        force.setNonbondedMethod(OpenMM::CustomNonbondedForce::NoCutoff);
+    }
+    force.setUseLongRangeCorrection(false);
+}
+
+/// Pairs of different molecules: one CustomNonbondedForce (group 1), buffered 14-7 + buffered Coulomb (shifted to
+/// zero at the cutoff when periodic), with every intramolecular pair excluded.
+void addIntermolecularNonbonded(OpenMM::System& system, const TypedMolecule& typed, const NonbondedSetup& setup,
+                                const std::vector<std::pair<int, int>>& intramolecularPairs,
+                                const MMFFOptions& options) {
+    const VdWTable table = tabulateVdW(typed);
+    std::string coulombTerm = number(setup.coulomb) + "*q1*q2*(1/(r + " + number(setup.bufferNm) + ")";
+    if (options.periodic)
+        coulombTerm += " - " + number(1.0 / (options.cutoffNm + setup.bufferNm));
+    coulombTerm += ")";
+    auto intermolecular = std::make_unique<OpenMM::CustomNonbondedForce>(
+        std::string(VDW_EXPRESSION) + " + " + coulombTerm + "; rs = rstar(type1, type2); eps = epsilon(type1, type2)");
+    intermolecular->addPerParticleParameter("type"); // the slot of the atom's MMFF type
+    intermolecular->addPerParticleParameter("q");    // MMFF partial charge (e)
+    intermolecular->addTabulatedFunction("rstar",
+                                         new OpenMM::Discrete2DFunction(table.numSlots, table.numSlots, table.rstar));
+    intermolecular->addTabulatedFunction("epsilon",
+                                         new OpenMM::Discrete2DFunction(table.numSlots, table.numSlots, table.epsilon));
+    for (unsigned int i = 0; i < typed.mol.getNumAtoms(); ++i)
+        intermolecular->addParticle(
+            {static_cast<double>(table.slotOfType.at(typed.props.getMMFFAtomType(i))), setup.charges[i]});
+    for (const auto& [i, j] : intramolecularPairs)
+        intermolecular->addExclusion(i, j);
+    configurePeriodic(*intermolecular, options);
+    intermolecular->setName("MMFF94 intermolecular nonbonded");
+    intermolecular->setForceGroup(1);
+    system.addForce(intermolecular.release());
+}
+
+/// The nonbonded terms: intramolecular pairs in group 0, and, when there are two molecules or more, the
+/// intermolecular force in group 1.
+void addNonbonded(OpenMM::System& system, const TypedMolecule& typed, const MMFFOptions& options) {
+    const NonbondedSetup setup = setUpNonbonded(typed, options.dielectric);
+    const std::vector<std::pair<int, int>> intramolecularPairs = addIntramolecularNonbonded(system, typed, setup);
+    if (setup.atomsOfMolecule.size() > 1)
+        addIntermolecularNonbonded(system, typed, setup, intramolecularPairs, options);
+}
+
+} // namespace
+
+std::vector<int> moleculeIndexOfAtoms(const RDKit::ROMol& mol) {
+    std::vector<int> mapping;
+    if (mol.getNumAtoms() > 0)
+        RDKit::MolOps::getMolFrags(mol, mapping);
+    return mapping;
+}
+
+OpenMM::System* createMMFFSystem(const RDKit::ROMol& inputMol, const MMFFOptions& options, const std::string& name) {
+    checkOptions(options, name);
+    if (inputMol.getNumAtoms() == 0)
+        throw OpenMMException("Molecule " + quoted(name) + " has no atoms; createMMFFSystem needs a molecule");
+    // RDKit's typer sets MMFF aromaticity on the molecule it is given: work on a copy.
+    RDKit::RWMol mol(inputMol);
+    checkExplicitHydrogens(mol, name);
+    const std::unique_ptr<RDKit::MMFF::MMFFMolProperties> props = typeAtoms(mol, options.variant, name);
+    const TypedMolecule typed{mol, *props, options.periodic};
+
+    auto system = std::make_unique<OpenMM::System>();
+    addParticles(*system, mol);
+    addStretch(*system, typed);
+    addBend(*system, typed);
+    addStretchBend(*system, typed);
+    addOutOfPlane(*system, typed);
+    addTorsions(*system, typed);
+    addNonbonded(*system, typed, options);
     return system.release();
 }
 
