@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: MIT
-"""The device code of the GPU kernel (platforms/common/kernels/*.cc) compiles for CUDA.
+"""The device code of the GPU kernel (platforms/common/src/CommonMRLKernelSources.h) compiles for CUDA.
 
 OpenMM compiles it at run time, so a CUDA-only compile error would first show on a GPU.  Here nvcc compiles
 it the way OpenMM's CudaContext does: the precision's type definitions, OpenMM's own CUDA prelude (taken
 from the libOpenMMCUDA.so of the wheel), the kernel's defines, then the source.  OpenCL compiles it in
 every OpenCL test already (PoCL)."""
 import os
+import re
 import shutil
 import subprocess
 
@@ -13,8 +14,7 @@ import openmm
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# In the order the common kernel compiles them into one program (CommonMRLKernels.cpp).
-SOURCES = [os.path.join(ROOT, "platforms", "common", "kernels", name) for name in ("mrlForces.cc", "mrlNeighborList.cc")]
+SOURCES = os.path.join(ROOT, "platforms", "common", "src", "CommonMRLKernelSources.h")
 CUDA_PLATFORM = os.path.join(openmm.version.openmm_library_path, "plugins", "libOpenMMCUDA.so")
 
 
@@ -35,7 +35,9 @@ def _openmm_cuda_prelude():
 
 
 def _kernel_source():
-    return "".join(open(path, encoding="utf-8").read() for path in SOURCES)
+    with open(SOURCES) as f:
+        text = f.read()
+    return re.search(r'R"\((.*)\)";', text, re.S).group(1)
 
 
 def _types(precision):
