@@ -2,6 +2,7 @@
 #ifndef OPENMM_MRLFORCE_H_
 #define OPENMM_MRLFORCE_H_
 
+#include "MRLModelInterface.h"
 #include "internal/windowsExportMRL.h"
 #include "openmm/Context.h"
 #include "openmm/Force.h"
@@ -44,8 +45,10 @@ public:
     const std::string& getFile() const { return file; }
     /** The serialized TorchScript model. */
     const std::string& getModelBytes() const { return modelBytes; }
-    /** The model interface declared by the model: "positions" or "graph/1". */
-    const std::string& getInterface() const { return interface; }
+    /** The model interface declared by the model, by name: "positions" or "graph/1". */
+    const std::string& getInterface() const { return getModelInterfaceName(interface); }
+    /** The model interface declared by the model. */
+    ModelInterface getModelInterface() const { return interface; }
     /** The interaction cutoff declared by a "graph/1" model, measured in nm (0 for "positions" models). */
     double getCutoff() const { return cutoff; }
     /** Whether forward returns (energy, forces) instead of the energy alone. */
@@ -144,7 +147,8 @@ private:
         std::string name;
         double defaultValue;
     };
-    std::string file, modelBytes, interface;
+    std::string file, modelBytes;
+    ModelInterface interface = ModelInterface::Positions;
     double cutoff = 0.0;
     int numForwardArguments = 0; // read from the model once, when the force is created
     bool outputsForces = false, periodicBoundaryConditions = false;

@@ -60,7 +60,7 @@ MRLEvaluator::MRLEvaluator(const MRLForce& force, const MRLRegion& region, const
     convertFloatingPoint(module, dtype);
     module.to(device);
     module.eval();
-    interface = force.getInterface();
+    interface = force.getModelInterface();
     periodic = force.usesPeriodicBoundaryConditions();
     outputsForces = force.getOutputsForces();
     particles = region.particles;
@@ -74,7 +74,7 @@ MRLEvaluator::MRLEvaluator(const MRLForce& force, const MRLRegion& region, const
     moleculeIndices = torch::tensor(m, torch::kInt64).to(device);
     cutoff = force.getCutoff();
     skin = std::stod(propertyOr(force, "NeighborListSkin", "0.05"));
-    if (interface == "graph/1")
+    if (usesNeighborList())
         neighborList = std::make_unique<MRLNeighborList>(cutoff, skin);
     for (int i = 0; i < force.getNumGlobalParameters(); i++) {
         globalNames.push_back(force.getGlobalParameterName(i));

@@ -29,21 +29,22 @@ MRLForce::MRLForce(const char* modelData, size_t modelSize) : modelBytes(modelDa
 void MRLForce::inspectModel(const std::string& source) {
     torch::jit::Module module = loadModel(modelBytes, source);
     numForwardArguments = getNumForwardArguments(module);
-    interface = "positions";
+    interface = ModelInterface::Positions;
     if (module.hasattr("mrl_interface")) {
         torch::IValue value = module.attr("mrl_interface");
         if (!value.isString())
-            throw OpenMMException("MRLForce: the attribute mrl_interface of " + source +
-                                  " must be a string, \"positions\" or \"graph/1\".");
-        interface = value.toStringRef();
-        if (interface != "positions" && interface != "graph/1")
-            throw OpenMMException("MRLForce: " + source + " declares mrl_interface = \"" + interface +
-                                  "\", which this plugin does not know. Use \"positions\" or \"graph/1\".");
+            throw OpenMMException("MRLForce: the attribute mrl_interface of " + source + " must be a string, " +
+                                  describeModelInterfaces() + ".");
+        std::optional<ModelInterface> declared = parseModelInterface(value.toStringRef());
+        if (!declared)
+            throw OpenMMException("MRLForce: " + source + " declares mrl_interface = \"" + value.toStringRef() +
+                                  "\", which this plugin does not know. Use " + describeModelInterfaces() + ".");
+        interface = *declared;
     }
-    if (interface == "graph/1") {
+    if (interface == ModelInterface::Graph1) {
         if (!module.hasattr("cutoff_nm"))
-            throw OpenMMException("MRLForce: " + source +
-                                  " is a \"graph/1\" model without a cutoff_nm attribute. Give the module a "
+            throw OpenMMException("MRLForce: " + source + " is a \"" + getInterface() +
+                                  "\" model without a cutoff_nm attribute. Give the module a "
                                   "float attribute cutoff_nm (the interaction cutoff in nm).");
         torch::IValue value = module.attr("cutoff_nm");
         if (!value.isDouble() && !value.isInt())

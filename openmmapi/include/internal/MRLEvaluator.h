@@ -113,7 +113,7 @@ public:
     const std::vector<std::string>& getGlobalParameterNames() const { return globalNames; }
     int getNumAtoms() const { return static_cast<int>(particles.size()); }
     bool usesPeriodicBoundaryConditions() const { return periodic; }
-    bool usesNeighborList() const { return interface == "graph/1"; }
+    bool usesNeighborList() const { return interface == ModelInterface::Graph1; }
     bool getOutputsForces() const { return outputsForces; }
     bool hasDerivatives() const { return !derivativeOfGlobal.empty(); }
     torch::ScalarType getDtype() const { return dtype; }
@@ -128,7 +128,7 @@ private:
     torch::jit::Module module;
     torch::Device device;
     torch::ScalarType dtype = torch::kFloat64;
-    std::string interface;
+    ModelInterface interface = ModelInterface::Positions;
     bool periodic = false, outputsForces = false;
     int numThreads = 0;
     std::vector<int> particles;
