@@ -3,6 +3,7 @@
 #define OPENMM_MRLFORCE_H_
 
 #include "MRLModelInterface.h"
+#include "internal/MRLSettings.h"
 #include "internal/windowsExportMRL.h"
 #include "openmm/Context.h"
 #include "openmm/Force.h"
@@ -130,8 +131,10 @@ public:
      * - "CUDAGraphWarmupSteps": the number of steps run eagerly before the capture (default 2).
      */
     void setProperty(const std::string& name, const std::string& value);
-    /** All properties that were set. */
+    /** All properties that were set, as text. */
     const std::map<std::string, std::string>& getProperties() const { return properties; }
+    /** The properties parsed: what every property that was set means, the defaults for the rest. */
+    const MRLSettings& getSettings() const { return settings; }
     /** The names of the properties that setProperty() accepts. */
     static std::vector<std::string> getPropertyNames();
 
@@ -156,6 +159,7 @@ private:
     std::vector<GlobalParameterInfo> globalParameters;
     std::vector<std::string> energyParameterDerivatives;
     std::map<std::string, std::string> properties;
+    MRLSettings settings;
 };
 
 } // namespace MRLPlugin

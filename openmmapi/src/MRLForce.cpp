@@ -3,7 +3,6 @@
 #include "internal/MRLForceImpl.h"
 #include "internal/MRLModel.h"
 #include "openmm/OpenMMException.h"
-#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -137,35 +136,11 @@ const std::string& MRLForce::getEnergyParameterDerivativeName(int index) const {
 }
 
 std::vector<std::string> MRLForce::getPropertyNames() {
-    return {"Threads", "Precision", "NeighborListSkin", "ReuseMemory", "UseCUDAGraphs", "CUDAGraphWarmupSteps"};
+    return MRLSettings::getPropertyNames();
 }
 
 void MRLForce::setProperty(const std::string& name, const std::string& value) {
-    std::vector<std::string> names = getPropertyNames();
-    if (std::find(names.begin(), names.end(), name) == names.end()) {
-        std::string known;
-        for (const std::string& n : names)
-            known += (known.empty() ? "" : ", ") + n;
-        throw OpenMMException("MRLForce: unknown property '" + name + "'. Known properties: " + known + ".");
-    }
-    if (name == "Precision" && value != "" && value != "single" && value != "double")
-        throw OpenMMException("MRLForce: the property Precision must be \"single\", \"double\" or \"\" (got \"" +
-                              value + "\").");
-    if ((name == "ReuseMemory" || name == "UseCUDAGraphs") && value != "" && value != "true" && value != "false")
-        throw OpenMMException("MRLForce: the property " + name + " must be \"true\", \"false\" or \"\" (got \"" +
-                              value + "\").");
-    if (name == "Threads" || name == "NeighborListSkin" || name == "CUDAGraphWarmupSteps") {
-        double number = 0.0;
-        if (!value.empty()) {
-            std::istringstream stream(value);
-            stream >> number;
-            bool integer = name != "NeighborListSkin";
-            if (stream.fail() || !stream.eof() || number < 0 || (integer && number != static_cast<int>(number)))
-                throw OpenMMException("MRLForce: the property " + name + " must be a " +
-                                      (integer ? "non-negative integer" : "non-negative distance in nm") + " (got \"" +
-                                      value + "\").");
-        }
-    }
+    settings.set(name, value);
     properties[name] = value;
 }
 

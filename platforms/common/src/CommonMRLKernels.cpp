@@ -138,8 +138,8 @@ void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& 
     {
         TorchScope scope(*this);
         // The model runs in double precision when the context does; in single for single and mixed.
-        evaluator = std::make_unique<MRLEvaluator>(force, region, cc.getUseDoublePrecision() ? "double" : "single",
-                                                   modelDevice());
+        Precision platformPrecision = cc.getUseDoublePrecision() ? Precision::Double : Precision::Single;
+        evaluator = std::make_unique<MRLEvaluator>(force, region, platformPrecision, modelDevice());
         torch::ScalarType dtype = evaluator->getDtype();
         allocateShared(positions, {numML, 3}, dtype, "mlPositions");
         positions.tensor.requires_grad_(!evaluator->getOutputsForces());
