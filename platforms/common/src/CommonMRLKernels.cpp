@@ -157,7 +157,7 @@ void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& 
         defines["USE_LONG_FORCES"] = "1";
     if (cc.getUseMixedPrecision())
         defines["MRL_MIXED_PRECISION"] = "1";
-    program = cc.compileProgram(commonMRLKernelSource, defines);
+    program = cc.compileProgram(CommonMRLKernelSources::mrlForce + CommonMRLKernelSources::mrlNeighborList, defines);
     gatherKernel = program->createKernel("gatherMLPositions");
     gatherKernel->addArg(cc.getPosq());
     if (cc.getUseMixedPrecision())
