@@ -2,6 +2,8 @@
 #ifndef OPENMM_MRLFORCE_H_
 #define OPENMM_MRLFORCE_H_
 
+#include "MRLModelInterface.h"
+#include "internal/MRLSettings.h"
 #include "internal/windowsExportMRL.h"
 #include "openmm/Context.h"
 #include "openmm/Force.h"
@@ -44,8 +46,10 @@ public:
     const std::string& getFile() const { return file; }
     /** The serialized TorchScript model. */
     const std::string& getModelBytes() const { return modelBytes; }
-    /** The model interface declared by the model: "positions" or "graph/1". */
-    const std::string& getInterface() const { return interface; }
+    /** The model interface declared by the model, by name: "positions" or "graph/1". */
+    const std::string& getInterface() const { return getModelInterfaceName(interface); }
+    /** The model interface declared by the model. */
+    ModelInterface getModelInterface() const { return interface; }
     /** The interaction cutoff declared by a "graph/1" model, measured in nm (0 for "positions" models). */
     double getCutoff() const { return cutoff; }
     /** Whether forward returns (energy, forces) instead of the energy alone. */
@@ -127,8 +131,10 @@ public:
      * - "CUDAGraphWarmupSteps": the number of steps run eagerly before the capture (default 2).
      */
     void setProperty(const std::string& name, const std::string& value);
-    /** All properties that were set. */
+    /** All properties that were set, as text. */
     const std::map<std::string, std::string>& getProperties() const { return properties; }
+    /** The properties parsed: what every property that was set means, the defaults for the rest. */
+    const MRLSettings& getSettings() const { return settings; }
     /** The names of the properties that setProperty() accepts. */
     static std::vector<std::string> getPropertyNames();
 
@@ -144,7 +150,8 @@ private:
         std::string name;
         double defaultValue;
     };
-    std::string file, modelBytes, interface;
+    std::string file, modelBytes;
+    ModelInterface interface = ModelInterface::Positions;
     double cutoff = 0.0;
     int numForwardArguments = 0; // read from the model once, when the force is created
     bool outputsForces = false, periodicBoundaryConditions = false;
@@ -152,6 +159,7 @@ private:
     std::vector<GlobalParameterInfo> globalParameters;
     std::vector<std::string> energyParameterDerivatives;
     std::map<std::string, std::string> properties;
+    MRLSettings settings;
 };
 
 } // namespace MRLPlugin

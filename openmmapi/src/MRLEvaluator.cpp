@@ -12,11 +12,6 @@
 using namespace MRLPlugin;
 using namespace OpenMM;
 
-static std::string propertyOr(const MRLForce& force, const std::string& name, const std::string& fallback) {
-    auto it = force.getProperties().find(name);
-    return it == force.getProperties().end() || it->second.empty() ? fallback : it->second;
-}
-
 /**
  * Keep freed large blocks in the heap.  glibc serves allocations above its mmap threshold (at most 32 MiB
  * by default) with fresh mappings and unmaps them on free, so each step of a big model faults its
@@ -48,19 +43,17 @@ static void fill(torch::Tensor& tensor, const double* values) {
         fillTensor<float>(tensor, values);
 }
 
-MRLEvaluator::MRLEvaluator(const MRLForce& force, const MRLRegion& region, const std::string& defaultPrecision,
+MRLEvaluator::MRLEvaluator(const MRLForce& force, const MRLRegion& region, Precision platformPrecision,
                            const torch::Device& device)
-    : device(device) {
-    std::string precision = propertyOr(force, "Precision", defaultPrecision);
-    dtype = precision == "double" ? torch::kFloat64 : torch::kFloat32;
-    numThreads = std::stoi(propertyOr(force, "Threads", "0"));
-    if (device.is_cpu() && propertyOr(force, "ReuseMemory", "true") == "true")
+    : device(device), settings(force.getSettings()) {
+    dtype = settings.resolvePrecision(platformPrecision) == Precision::Double ? torch::kFloat64 : torch::kFloat32;
+    if (device.is_cpu() && settings.reuseMemory)
         reuseLargeAllocations();
     module = loadModel(force.getModelBytes(), "the model");
     convertFloatingPoint(module, dtype);
     module.to(device);
     module.eval();
-    interface = force.getInterface();
+    interface = force.getModelInterface();
     periodic = force.usesPeriodicBoundaryConditions();
     outputsForces = force.getOutputsForces();
     particles = region.particles;
@@ -73,9 +66,8 @@ MRLEvaluator::MRLEvaluator(const MRLForce& force, const MRLRegion& region, const
     atomicNumbers = torch::tensor(z, torch::kInt64).to(device);
     moleculeIndices = torch::tensor(m, torch::kInt64).to(device);
     cutoff = force.getCutoff();
-    skin = std::stod(propertyOr(force, "NeighborListSkin", "0.05"));
-    if (interface == "graph/1")
-        neighborList = std::make_unique<MRLNeighborList>(cutoff, skin);
+    if (usesNeighborList())
+        neighborList = std::make_unique<MRLNeighborList>(cutoff, getSkin());
     for (int i = 0; i < force.getNumGlobalParameters(); i++) {
         globalNames.push_back(force.getGlobalParameterName(i));
         globalValues.push_back(torch::zeros({}, options.device(device)));
@@ -173,6 +165,7 @@ void MRLEvaluator::setGlobals(const std::vector<double>& values) {
 
 MRLModelOutput MRLEvaluator::run(const torch::Tensor& positions, const std::vector<torch::Tensor>& geometry,
                                  bool includeForces) {
+    int numThreads = settings.threads;
     if (device.is_cpu() && numThreads > 0 && at::get_num_threads() != numThreads)
         at::set_num_threads(numThreads);
     std::vector<torch::jit::IValue> inputs = {positions};

@@ -3,7 +3,6 @@
 #include "internal/MRLForceImpl.h"
 #include "internal/MRLModel.h"
 #include "openmm/OpenMMException.h"
-#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -29,21 +28,22 @@ MRLForce::MRLForce(const char* modelData, size_t modelSize) : modelBytes(modelDa
 void MRLForce::inspectModel(const std::string& source) {
     torch::jit::Module module = loadModel(modelBytes, source);
     numForwardArguments = getNumForwardArguments(module);
-    interface = "positions";
+    interface = ModelInterface::Positions;
     if (module.hasattr("mrl_interface")) {
         torch::IValue value = module.attr("mrl_interface");
         if (!value.isString())
-            throw OpenMMException("MRLForce: the attribute mrl_interface of " + source +
-                                  " must be a string, \"positions\" or \"graph/1\".");
-        interface = value.toStringRef();
-        if (interface != "positions" && interface != "graph/1")
-            throw OpenMMException("MRLForce: " + source + " declares mrl_interface = \"" + interface +
-                                  "\", which this plugin does not know. Use \"positions\" or \"graph/1\".");
+            throw OpenMMException("MRLForce: the attribute mrl_interface of " + source + " must be a string, " +
+                                  describeModelInterfaces() + ".");
+        std::optional<ModelInterface> declared = parseModelInterface(value.toStringRef());
+        if (!declared)
+            throw OpenMMException("MRLForce: " + source + " declares mrl_interface = \"" + value.toStringRef() +
+                                  "\", which this plugin does not know. Use " + describeModelInterfaces() + ".");
+        interface = *declared;
     }
-    if (interface == "graph/1") {
+    if (interface == ModelInterface::Graph1) {
         if (!module.hasattr("cutoff_nm"))
-            throw OpenMMException("MRLForce: " + source +
-                                  " is a \"graph/1\" model without a cutoff_nm attribute. Give the module a "
+            throw OpenMMException("MRLForce: " + source + " is a \"" + getInterface() +
+                                  "\" model without a cutoff_nm attribute. Give the module a "
                                   "float attribute cutoff_nm (the interaction cutoff in nm).");
         torch::IValue value = module.attr("cutoff_nm");
         if (!value.isDouble() && !value.isInt())
@@ -136,35 +136,11 @@ const std::string& MRLForce::getEnergyParameterDerivativeName(int index) const {
 }
 
 std::vector<std::string> MRLForce::getPropertyNames() {
-    return {"Threads", "Precision", "NeighborListSkin", "ReuseMemory", "UseCUDAGraphs", "CUDAGraphWarmupSteps"};
+    return MRLSettings::getPropertyNames();
 }
 
 void MRLForce::setProperty(const std::string& name, const std::string& value) {
-    std::vector<std::string> names = getPropertyNames();
-    if (std::find(names.begin(), names.end(), name) == names.end()) {
-        std::string known;
-        for (const std::string& n : names)
-            known += (known.empty() ? "" : ", ") + n;
-        throw OpenMMException("MRLForce: unknown property '" + name + "'. Known properties: " + known + ".");
-    }
-    if (name == "Precision" && value != "" && value != "single" && value != "double")
-        throw OpenMMException("MRLForce: the property Precision must be \"single\", \"double\" or \"\" (got \"" +
-                              value + "\").");
-    if ((name == "ReuseMemory" || name == "UseCUDAGraphs") && value != "" && value != "true" && value != "false")
-        throw OpenMMException("MRLForce: the property " + name + " must be \"true\", \"false\" or \"\" (got \"" +
-                              value + "\").");
-    if (name == "Threads" || name == "NeighborListSkin" || name == "CUDAGraphWarmupSteps") {
-        double number = 0.0;
-        if (!value.empty()) {
-            std::istringstream stream(value);
-            stream >> number;
-            bool integer = name != "NeighborListSkin";
-            if (stream.fail() || !stream.eof() || number < 0 || (integer && number != static_cast<int>(number)))
-                throw OpenMMException("MRLForce: the property " + name + " must be a " +
-                                      (integer ? "non-negative integer" : "non-negative distance in nm") + " (got \"" +
-                                      value + "\").");
-        }
-    }
+    settings.set(name, value);
     properties[name] = value;
 }
 

@@ -25,10 +25,11 @@ MRLRegion MRLForceImpl::resolveRegion(const MRLForce& force, const System& syste
     std::string regionSize = "the ML region has " + std::to_string(numML) + " atoms";
     region.atomicNumbers = force.getAtomicNumbers();
     if (region.atomicNumbers.empty()) {
-        if (force.getInterface() == "graph/1")
-            throw OpenMMException("MRLForce: a \"graph/1\" model needs atomic numbers: call setAtomicNumbers() "
-                                  "with one entry per ML atom (" +
-                                  regionSize + ").");
+        if (force.getModelInterface() == ModelInterface::Graph1)
+            throw OpenMMException(
+                "MRLForce: a \"" + force.getInterface() +
+                "\" model needs atomic numbers: call setAtomicNumbers() with one entry per ML atom (" + regionSize +
+                ").");
         region.atomicNumbers.assign(numML, 0);
     }
     if (static_cast<int>(region.atomicNumbers.size()) != numML)
@@ -72,7 +73,7 @@ void MRLForceImpl::initialize(ContextImpl& context) {
     const System& system = context.getSystem();
     MRLRegion region = resolveRegion(owner, system, context.getMolecules());
     int numArgs = owner.numForwardArguments;
-    int expected = getExpectedNumForwardArguments(owner.getInterface(), owner.usesPeriodicBoundaryConditions(),
+    int expected = getExpectedNumForwardArguments(owner.getModelInterface(), owner.usesPeriodicBoundaryConditions(),
                                                   owner.getNumGlobalParameters());
     if (numArgs != expected)
         throw OpenMMException("MRLForce: the model's forward takes " + std::to_string(numArgs) +
@@ -80,7 +81,7 @@ void MRLForceImpl::initialize(ContextImpl& context) {
                               (owner.usesPeriodicBoundaryConditions() ? "with periodic boundary conditions " : "") +
                               "and " + std::to_string(owner.getNumGlobalParameters()) +
                               " global parameters is called as " +
-                              describeExpectedForward(owner.getInterface(), owner.usesPeriodicBoundaryConditions(),
+                              describeExpectedForward(owner.getModelInterface(), owner.usesPeriodicBoundaryConditions(),
                                                       owner.getNumGlobalParameters()) +
                               ". Change the model, setUsesPeriodicBoundaryConditions() or the global parameters.");
     kernel = context.getPlatform().createKernel(CalcMRLForceKernel::Name(), context);

@@ -25,15 +25,16 @@ int MRLPlugin::getNumForwardArguments(const torch::jit::Module& module) {
     return static_cast<int>(method->function().getSchema().arguments().size()) - 1;
 }
 
-int MRLPlugin::getExpectedNumForwardArguments(const std::string& interface, bool periodic, int numGlobalParameters) {
-    if (interface == "graph/1")
+int MRLPlugin::getExpectedNumForwardArguments(ModelInterface interface, bool periodic, int numGlobalParameters) {
+    if (interface == ModelInterface::Graph1)
         return 5 + numGlobalParameters;
     return 1 + (periodic ? 1 : 0) + numGlobalParameters;
 }
 
-std::string MRLPlugin::describeExpectedForward(const std::string& interface, bool periodic, int numGlobalParameters) {
-    std::string args = interface == "graph/1" ? "positions, atomic_numbers, molecule_index, edge_index, edge_shift"
-                                              : (periodic ? "positions, box" : "positions");
+std::string MRLPlugin::describeExpectedForward(ModelInterface interface, bool periodic, int numGlobalParameters) {
+    std::string args = interface == ModelInterface::Graph1
+                           ? "positions, atomic_numbers, molecule_index, edge_index, edge_shift"
+                           : (periodic ? "positions, box" : "positions");
     for (int i = 0; i < numGlobalParameters; i++)
         args += ", global_parameter_" + std::to_string(i);
     return "forward(" + args + ")";

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: MIT
-"""The device code of the GPU kernel (platforms/common/src/CommonMRLKernelSources.h) compiles for CUDA.
+"""The device code of the GPU kernel (platforms/common/kernels/*.cc) compiles for CUDA.
 
 OpenMM compiles it at run time, so a CUDA-only compile error would first show on a GPU.  Here nvcc compiles
-it the way OpenMM's CudaContext does: the precision's type definitions, OpenMM's own CUDA prelude (taken
-from the libOpenMMCUDA.so of the wheel), the kernel's defines, then the source.  OpenCL compiles it in
-every OpenCL test already (PoCL)."""
+each file (one program each, as the kernel compiles them) the way OpenMM's CudaContext does: the precision's
+type definitions, OpenMM's own CUDA prelude (taken from the libOpenMMCUDA.so of the wheel), the kernel's
+defines, then the source.  OpenCL compiles it in every OpenCL test already (PoCL)."""
+import glob
 import os
-import re
 import shutil
 import subprocess
 
@@ -14,7 +14,7 @@ import openmm
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SOURCES = os.path.join(ROOT, "platforms", "common", "src", "CommonMRLKernelSources.h")
+KERNELS = os.path.join(ROOT, "platforms", "common", "kernels")
 CUDA_PLATFORM = os.path.join(openmm.version.openmm_library_path, "plugins", "libOpenMMCUDA.so")
 
 
@@ -34,10 +34,13 @@ def _openmm_cuda_prelude():
     return data[data.rfind(b"\0", 0, at) + 1:data.find(b"\0", at)].decode()
 
 
-def _kernel_source():
-    with open(SOURCES) as f:
-        text = f.read()
-    return re.search(r'R"\((.*)\)";', text, re.S).group(1)
+def _kernel_files():
+    return sorted(glob.glob(os.path.join(KERNELS, "*.cc")))
+
+
+def _kernel_source(path):
+    with open(path) as f:
+        return f.read()
 
 
 def _types(precision):
@@ -57,20 +60,30 @@ def test_device_code_compiles_for_cuda(tmp_path, precision, model):
     defines = {"MLREAL": model, "MRL_GROUP_SIZE": "64", "USE_LONG_FORCES": "1"}
     if precision == "mixed":
         defines["MRL_MIXED_PRECISION"] = "1"
-    source = "\n".join([_types(precision), _openmm_cuda_prelude()] +
-                       [f"#define {name} {value}" for name, value in defines.items()] + [_kernel_source()])
-    path = tmp_path / "mrl.cu"
-    path.write_text(source)
-    run = subprocess.run([_nvcc(), "-c", "-arch=sm_90", "--use_fast_math", "-Werror", "all-warnings",
-                          "-Xcompiler", "-Wno-deprecated-declarations", "-Wno-deprecated-declarations",
-                          "-o", str(tmp_path / "mrl.o"), str(path)],
-                         capture_output=True, encoding="utf-8", errors="replace")
-    assert run.returncode == 0, run.stderr
+    sources = {}
+    for kernel_file in _kernel_files():
+        program = os.path.splitext(os.path.basename(kernel_file))[0]
+        source = "\n".join([_types(precision), _openmm_cuda_prelude()] +
+                           [f"#define {name} {value}" for name, value in defines.items()] +
+                           [_kernel_source(kernel_file)])
+        path = tmp_path / f"{program}.cu"
+        path.write_text(source)
+        run = subprocess.run([_nvcc(), "-c", "-arch=sm_90", "--use_fast_math", "-Werror", "all-warnings",
+                              "-Xcompiler", "-Wno-deprecated-declarations", "-Wno-deprecated-declarations",
+                              "-o", str(tmp_path / f"{program}.o"), str(path)],
+                             capture_output=True, encoding="utf-8", errors="replace")
+        assert run.returncode == 0, f"{kernel_file}:\n{run.stderr}"
+        sources[program] = source
+    assert sources, f"no device code in {KERNELS}"
     # The kernels the host code creates are all there.
-    names = subprocess.run(["cuobjdump", "-symbols", str(tmp_path / "mrl.o")], capture_output=True,
-                           encoding="utf-8", errors="replace").stdout if shutil.which("cuobjdump") else ""
+    symbols = ""
+    if shutil.which("cuobjdump"):
+        for name in sources:
+            symbols += subprocess.run(["cuobjdump", "-symbols", str(tmp_path / f"{name}.o")], capture_output=True,
+                                      encoding="utf-8", errors="replace").stdout
+    everything = "\n".join(sources.values())
     for kernel in ["gatherMLPositions", "addMLForces", "addMLEnergy", "checkNeighborList", "countNeighbors",
                    "scanNeighbors", "writeNeighbors"]:
-        assert kernel in source
-        if names:
-            assert kernel in names
+        assert kernel in everything
+        if symbols:
+            assert kernel in symbols

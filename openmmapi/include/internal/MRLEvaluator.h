@@ -68,12 +68,12 @@ struct MRLModelOutput {
 class OPENMM_EXPORT_MRL MRLEvaluator {
 public:
     /**
-     * @param force             the force whose model is run
-     * @param region            its resolved ML region
-     * @param defaultPrecision  "double" or "single": the model's precision unless the Precision property says otherwise
-     * @param device            where the model and its tensors live
+     * @param force              the force whose model is run (its settings are read once, here)
+     * @param region             its resolved ML region
+     * @param platformPrecision  Single or Double: the model's precision unless the Precision property says otherwise
+     * @param device             where the model and its tensors live
      */
-    MRLEvaluator(const MRLForce& force, const MRLRegion& region, const std::string& defaultPrecision,
+    MRLEvaluator(const MRLForce& force, const MRLRegion& region, Precision platformPrecision,
                  const torch::Device& device = torch::Device(torch::kCPU));
     /**
      * Evaluate the model on the host.
@@ -113,14 +113,16 @@ public:
     const std::vector<std::string>& getGlobalParameterNames() const { return globalNames; }
     int getNumAtoms() const { return static_cast<int>(particles.size()); }
     bool usesPeriodicBoundaryConditions() const { return periodic; }
-    bool usesNeighborList() const { return interface == "graph/1"; }
+    bool usesNeighborList() const { return interface == ModelInterface::Graph1; }
     bool getOutputsForces() const { return outputsForces; }
     bool hasDerivatives() const { return !derivativeOfGlobal.empty(); }
     torch::ScalarType getDtype() const { return dtype; }
     const torch::Device& getDevice() const { return device; }
     /** The model's cutoff and the requested neighbor-list skin, nm ("graph/1" models). */
     double getCutoff() const { return cutoff; }
-    double getSkin() const { return skin; }
+    double getSkin() const { return settings.neighborListSkinNm; }
+    /** The force's settings (its parsed properties). */
+    const MRLSettings& getSettings() const { return settings; }
 
 private:
     void updateGraph(const double* positions, const OpenMM::Vec3* box);
@@ -128,9 +130,9 @@ private:
     torch::jit::Module module;
     torch::Device device;
     torch::ScalarType dtype = torch::kFloat64;
-    std::string interface;
+    ModelInterface interface = ModelInterface::Positions;
     bool periodic = false, outputsForces = false;
-    int numThreads = 0;
+    MRLSettings settings;
     std::vector<int> particles;
     torch::Tensor positionTensor, boxTensor, atomicNumbers, moleculeIndices, edgeIndex, edgeShift;
     std::vector<std::string> globalNames;
@@ -138,7 +140,7 @@ private:
     std::vector<double> lastGlobals;
     std::vector<int> derivativeOfGlobal; // global parameter index of each requested derivative
     std::unique_ptr<MRLNeighborList> neighborList;
-    double cutoff = 0.0, skin = 0.0;
+    double cutoff = 0.0;
     std::vector<int64_t> keptEdges; // scratch of edgesWithinCutoff
 };
 

@@ -2,6 +2,7 @@
 #ifndef OPENMM_MRLMODEL_H_
 #define OPENMM_MRLMODEL_H_
 
+#include "MRLModelInterface.h"
 #include "internal/windowsExportMRL.h"
 #include <string>
 #include <torch/script.h>
@@ -30,12 +31,10 @@ OPENMM_EXPORT_MRL int getNumForwardArguments(const torch::jit::Module& module);
  * The number of forward arguments that a model with this interface must take, given whether
  * the force uses periodic boundary conditions and its number of global parameters.
  */
-OPENMM_EXPORT_MRL int getExpectedNumForwardArguments(const std::string& interface, bool periodic,
-                                                     int numGlobalParameters);
+OPENMM_EXPORT_MRL int getExpectedNumForwardArguments(ModelInterface interface, bool periodic, int numGlobalParameters);
 
 /** A human-readable description of the forward arguments expected for an interface. */
-OPENMM_EXPORT_MRL std::string describeExpectedForward(const std::string& interface, bool periodic,
-                                                      int numGlobalParameters);
+OPENMM_EXPORT_MRL std::string describeExpectedForward(ModelInterface interface, bool periodic, int numGlobalParameters);
 
 } // namespace MRLPlugin
 

@@ -138,8 +138,8 @@ void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& 
     {
         TorchScope scope(*this);
         // The model runs in double precision when the context does; in single for single and mixed.
-        evaluator = std::make_unique<MRLEvaluator>(force, region, cc.getUseDoublePrecision() ? "double" : "single",
-                                                   modelDevice());
+        Precision platformPrecision = cc.getUseDoublePrecision() ? Precision::Double : Precision::Single;
+        evaluator = std::make_unique<MRLEvaluator>(force, region, platformPrecision, modelDevice());
         torch::ScalarType dtype = evaluator->getDtype();
         allocateShared(positions, {numML, 3}, dtype, "mlPositions");
         positions.tensor.requires_grad_(!evaluator->getOutputsForces());
@@ -157,7 +157,7 @@ void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& 
         defines["USE_LONG_FORCES"] = "1";
     if (cc.getUseMixedPrecision())
         defines["MRL_MIXED_PRECISION"] = "1";
-    program = cc.compileProgram(commonMRLKernelSource, defines);
+    program = cc.compileProgram(CommonMRLKernelSources::mrlForce + CommonMRLKernelSources::mrlNeighborList, defines);
     gatherKernel = program->createKernel("gatherMLPositions");
     gatherKernel->addArg(cc.getPosq());
     if (cc.getUseMixedPrecision())

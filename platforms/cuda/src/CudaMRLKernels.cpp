@@ -20,11 +20,6 @@ static void check(CUresult result, const char* what) {
     }
 }
 
-static std::string propertyOr(const MRLForce& force, const std::string& name, const std::string& fallback) {
-    auto it = force.getProperties().find(name);
-    return it == force.getProperties().end() || it->second.empty() ? fallback : it->second;
-}
-
 namespace {
 
 /** Makes the device's primary context (LibTorch's) current for its lifetime. */
@@ -104,9 +99,9 @@ std::unique_ptr<CommonCalcMRLForceKernel::TorchGuard> CudaCalcMRLForceKernel::gu
 }
 
 void CudaCalcMRLForceKernel::initialize(const System& system, const MRLForce& force, const MRLRegion& region) {
-    useGraphs = propertyOr(force, "UseCUDAGraphs", "false") == "true";
+    useGraphs = force.getSettings().useCudaGraphs;
     // At least one eager step: cuBLAS handles and TorchScript's profiling happen before the capture.
-    warmupSteps = std::max(1, std::stoi(propertyOr(force, "CUDAGraphWarmupSteps", "2")));
+    warmupSteps = std::max(1, force.getSettings().cudaGraphWarmupSteps);
     {
         ContextSelector selector(cu);
         check(cuEventCreate(&inputsReady, CU_EVENT_DISABLE_TIMING), "cuEventCreate");

@@ -11,8 +11,8 @@ static ReferencePlatform::PlatformData& getPlatformData(ContextImpl& context) {
 }
 
 void ReferenceCalcMRLForceKernel::initialize(const System& /*system*/, const MRLForce& force, const MRLRegion& region) {
-    evaluator =
-        std::make_unique<MRLEvaluator>(force, region, getPlatform().getName() == "Reference" ? "double" : "single");
+    Precision platformPrecision = getPlatform().getName() == "Reference" ? Precision::Double : Precision::Single;
+    evaluator = std::make_unique<MRLEvaluator>(force, region, platformPrecision);
     particles = region.particles;
     positionBuffer.resize(3 * particles.size());
 }

@@ -1,88 +1,21 @@
 // SPDX-License-Identifier: MIT
-#ifndef COMMON_MRL_KERNEL_SOURCES_H_
-#define COMMON_MRL_KERNEL_SOURCES_H_
+// The device code of CommonMRLNeighborList, in OpenMM's common kernel language (compiled for OpenCL and CUDA
+// alike): the neighbor list of "graph/1" models.
+//
+// Directed pairs (i, j) of ML atoms with |r_j - r_i + shift| < cutoff + skin, grouped by i in order and sorted
+// by j (the order of the host list), stored in arrays of a fixed capacity so that the model's input shapes stay
+// the same between rebuilds (CUDA graphs).  The slots after the last edge hold padding edges (0, 0) whose shift
+// is longer than the cutoff: the model gives them, like the skin edges, nothing.  A rebuild searches all pairs
+// (O(N^2) work, only on the steps that rebuild), in the minimum image of OpenMM's reduced box, which is unique
+// because cutoff + skin is kept below half the box's smallest width.
+//
+// Defines: MLREAL, the model's floating-point type; MRL_GROUP_SIZE, the work-group size of the one-group
+// kernels (check, scan).  listInfo holds, in order: whether the list is rebuilt this step, the number of
+// listed edges, and whether a position is not finite.
 
-namespace MRLPlugin {
-
-/**
- * The device code of CommonCalcMRLForceKernel, in OpenMM's common kernel language (compiled for OpenCL and
- * CUDA alike).  MLREAL is the model's floating-point type.  listInfo holds, in order: whether the neighbor
- * list is rebuilt this step, the number of listed edges, and whether a position is not finite.
- *
- * The neighbor list of "graph/1" models: directed pairs (i, j) of ML atoms with |r_j - r_i + shift| <
- * cutoff + skin, grouped by i in order and sorted by j (the order of the host list), stored in arrays of a
- * fixed capacity so that the model's input shapes stay the same between rebuilds (CUDA graphs).  The
- * slots after the last edge hold padding edges (0, 0) whose shift is longer than the cutoff: the model
- * gives them, like the skin edges, nothing.  A rebuild searches all pairs (O(N^2) work, only on the steps
- * that rebuild), in the minimum image of OpenMM's reduced box, which is unique because cutoff + skin is
- * kept below half the box's smallest width.
- */
-const char* const commonMRLKernelSource = R"(
 #define INFO_REBUILD 0
 #define INFO_TOTAL 1
 #define INFO_NONFINITE 2
-
-KERNEL void gatherMLPositions(GLOBAL const real4* RESTRICT posq,
-#ifdef MRL_MIXED_PRECISION
-                              GLOBAL const real4* RESTRICT posqCorrection,
-#endif
-                              GLOBAL const int* RESTRICT deviceIndex, int numML, GLOBAL MLREAL* RESTRICT out) {
-    for (int i = GLOBAL_ID; i < numML; i += GLOBAL_SIZE) {
-        int atom = deviceIndex[i];
-        real4 p = posq[atom];
-#ifdef MRL_MIXED_PRECISION
-        real4 c = posqCorrection[atom];
-        out[3*i] = (MLREAL) ((mixed) p.x + (mixed) c.x);
-        out[3*i+1] = (MLREAL) ((mixed) p.y + (mixed) c.y);
-        out[3*i+2] = (MLREAL) ((mixed) p.z + (mixed) c.z);
-#else
-        out[3*i] = (MLREAL) p.x;
-        out[3*i+1] = (MLREAL) p.y;
-        out[3*i+2] = (MLREAL) p.z;
-#endif
-    }
-}
-
-// Atomic adds: OpenMM may run PME on a second queue that adds into the same buffer meanwhile.  A
-// non-finite force or energy is not added; it raises the status flag that the host reads.
-KERNEL void addMLForces(GLOBAL const MLREAL* RESTRICT mlForces, GLOBAL const int* RESTRICT deviceIndex, int numML,
-#ifdef USE_LONG_FORCES
-                        GLOBAL mm_ulong* RESTRICT forceBuffer, int paddedNumAtoms,
-#else
-                        GLOBAL real4* RESTRICT forceBuffer,
-#endif
-                        GLOBAL int* RESTRICT status) {
-    for (int i = GLOBAL_ID; i < numML; i += GLOBAL_SIZE) {
-        int atom = deviceIndex[i];
-        MLREAL fx = mlForces[3*i], fy = mlForces[3*i+1], fz = mlForces[3*i+2];
-        if (!(isfinite(fx) && isfinite(fy) && isfinite(fz))) {
-            status[0] = 1;
-            continue;
-        }
-#ifdef USE_LONG_FORCES
-        ATOMIC_ADD(&forceBuffer[atom], (mm_ulong) ((mm_long) (fx*0x100000000)));
-        ATOMIC_ADD(&forceBuffer[atom+paddedNumAtoms], (mm_ulong) ((mm_long) (fy*0x100000000)));
-        ATOMIC_ADD(&forceBuffer[atom+2*paddedNumAtoms], (mm_ulong) ((mm_long) (fz*0x100000000)));
-#else
-        real4 f = forceBuffer[atom];
-        f.x += fx;
-        f.y += fy;
-        f.z += fz;
-        forceBuffer[atom] = f;
-#endif
-    }
-}
-
-// The model's energy into OpenMM's energy buffer (the kernels of one queue run in order: no race).
-KERNEL void addMLEnergy(GLOBAL const MLREAL* RESTRICT energy, GLOBAL mixed* RESTRICT energyBuffer,
-                        GLOBAL int* RESTRICT status) {
-    if (GLOBAL_ID == 0) {
-        if (isfinite(energy[0]))
-            energyBuffer[0] += (mixed) energy[0];
-        else
-            status[0] = 1;
-    }
-}
 
 // One work group: has any atom moved more than half the skin since the last build (or is a rebuild forced)?
 KERNEL void checkNeighborList(GLOBAL const MLREAL* RESTRICT pos, GLOBAL const MLREAL* RESTRICT refPos, int numML,
@@ -209,8 +142,3 @@ KERNEL void writeNeighbors(GLOBAL const MLREAL* RESTRICT pos, int numML, int per
         edgeShift[3*e+2] = 0;
     }
 }
-)";
-
-} // namespace MRLPlugin
-
-#endif // COMMON_MRL_KERNEL_SOURCES_H_
