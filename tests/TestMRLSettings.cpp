@@ -8,30 +8,29 @@ using namespace MRLTest;
 
 namespace {
 
+// Every field of the settings, in the order of MRLSettings.
+void expectSettings(const MRLSettings& settings, int threads, Precision precision, double skinNm, bool reuseMemory,
+                    bool useCudaGraphs, int warmupSteps) {
+    EXPECT_EQ(threads, settings.threads);
+    EXPECT_EQ(precision, settings.precision);
+    EXPECT_DOUBLE_EQ(skinNm, settings.neighborListSkinNm);
+    EXPECT_EQ(reuseMemory, settings.reuseMemory);
+    EXPECT_EQ(useCudaGraphs, settings.useCudaGraphs);
+    EXPECT_EQ(warmupSteps, settings.cudaGraphWarmupSteps);
+}
+
 TEST(MRLSettings, DefaultsAreThoseDocumented) {
-    MRLSettings settings;
-    EXPECT_EQ(0, settings.threads);
-    EXPECT_EQ(Precision::Platform, settings.precision);
-    EXPECT_DOUBLE_EQ(0.05, settings.neighborListSkinNm);
-    EXPECT_TRUE(settings.reuseMemory);
-    EXPECT_FALSE(settings.useCudaGraphs);
-    EXPECT_EQ(2, settings.cudaGraphWarmupSteps);
+    expectSettings(MRLSettings(), 0, Precision::Platform, 0.05, true, false, 2);
 }
 
 TEST(MRLSettings, PropertiesBecomeTypedValues) {
     MRLSettings settings;
-    settings.set("Threads", "3");
-    settings.set("Precision", "double");
-    settings.set("NeighborListSkin", "0.02");
-    settings.set("ReuseMemory", "false");
-    settings.set("UseCUDAGraphs", "true");
-    settings.set("CUDAGraphWarmupSteps", "5");
-    EXPECT_EQ(3, settings.threads);
-    EXPECT_EQ(Precision::Double, settings.precision);
-    EXPECT_DOUBLE_EQ(0.02, settings.neighborListSkinNm);
-    EXPECT_FALSE(settings.reuseMemory);
-    EXPECT_TRUE(settings.useCudaGraphs);
-    EXPECT_EQ(5, settings.cudaGraphWarmupSteps);
+    const std::pair<const char*, const char*> properties[] = {
+        {"Threads", "3"},         {"Precision", "double"},   {"NeighborListSkin", "0.02"},
+        {"ReuseMemory", "false"}, {"UseCUDAGraphs", "true"}, {"CUDAGraphWarmupSteps", "5"}};
+    for (const auto& [name, value] : properties)
+        settings.set(name, value);
+    expectSettings(settings, 3, Precision::Double, 0.02, false, true, 5);
 }
 
 TEST(MRLSettings, EmptyValueRestoresTheDefault) {

@@ -2,6 +2,8 @@
 #ifndef COMMON_MRL_KERNELS_H_
 #define COMMON_MRL_KERNELS_H_
 
+#include "CommonMRLNeighborList.h"
+#include "CommonMRLSharedArray.h"
 #include "MRLKernels.h"
 #include "internal/MRLEvaluator.h"
 #include "openmm/common/ComputeArray.h"
@@ -17,10 +19,11 @@ namespace MRLPlugin {
 /**
  * Computes an MRLForce on the platforms built on OpenMM's ComputeContext (OpenCL and CUDA).
  *
- * Device kernels gather the ML atoms' positions from the context (in its atom order and precision, mixed
- * precision included) into a compact array in the model's precision, keep the "graph/1" neighbor list on
- * the device in arrays of a fixed capacity, and add the model's forces into the context's force buffer
- * (64-bit fixed point, or real4 where the device has no 64-bit atomics).
+ * Device kernels (kernels/mrlForce.cc) gather the ML atoms' positions from the context (in its atom order and
+ * precision, mixed precision included) into a compact array in the model's precision and add the model's
+ * forces into the context's force buffer (64-bit fixed point, or real4 where the device has no 64-bit
+ * atomics).  "graph/1" models get their neighbor list from a CommonMRLNeighborList, kept on the device in
+ * arrays of a fixed capacity.
  *
  * Where the model runs is the subclass's choice.  Here (OpenCL) it runs on the host: the positions are
  * downloaded each step, the neighbor list only on the steps that rebuild it (the model gets the listed
@@ -39,15 +42,7 @@ public:
     };
 
 protected:
-    /**
-     * An array that the model reads or writes.  On the host path it is a ComputeArray with a CPU tensor to
-     * stage it; on the device path it is a tensor on the model's device, which the kernels get as a raw
-     * pointer (ComputeArray is not allocated).
-     */
-    struct SharedArray {
-        OpenMM::ComputeArray array;
-        torch::Tensor tensor;
-    };
+    using SharedArray = CommonMRLSharedArray;
     /** Where the model runs: the CPU (default) or the context's GPU. */
     virtual torch::Device modelDevice() const { return torch::Device(torch::kCPU); }
     /** Called around every use of LibTorch in this class; the guard lives until LibTorch is done. */
@@ -69,13 +64,15 @@ protected:
 
     /** The model's inputs after the positions: the neighbor list, the box, or nothing. */
     std::vector<torch::Tensor> modelGeometry() const;
+    /** Drop every tensor this class holds, and the evaluator (the CUDA kernel does it with LibTorch guarded). */
+    void releaseTensors();
 
     OpenMM::ComputeContext& cc;
     std::unique_ptr<MRLEvaluator> evaluator;
-    std::vector<double> globalBuffer;                            // this step's global parameter values
-    SharedArray positions, forces, energy, edgeIndex, edgeShift; // [N,3], [N,3], [1], [2,C] int64, [C,3]
-    torch::Tensor boxTensor;                                     // [3,3] for periodic "positions" models
-    MRLModelOutput deviceOutput;                                 // the last runModelOnDevice()
+    std::vector<double> globalBuffer;      // this step's global parameter values
+    SharedArray positions, forces, energy; // [N,3], [N,3], [1]
+    torch::Tensor boxTensor;               // [3,3] for periodic "positions" models
+    MRLModelOutput deviceOutput;           // the last runModelOnDevice()
 
 private:
     class AtomOrderListener;
@@ -85,29 +82,26 @@ private:
     bool modelIsDouble() const { return evaluator->getDtype() == torch::kFloat64; }
     void allocateShared(SharedArray& shared, const std::vector<int64_t>& shape, torch::ScalarType type,
                         const std::string& name);
-    void addSharedArg(OpenMM::ComputeKernel& kernel, SharedArray& shared);
+    void createEvaluator(const MRLForce& force, const MRLRegion& region);
+    void createForceKernels();
+    void createNeighborList();
     void updateAtomOrder();
     void updateBox(OpenMM::ContextImpl& context);
-    void setListCapacity(int capacity);
-    void enqueueNeighborList();
-    void checkStatus();    // the previous device step's status: throws if its model output was not finite
-    bool listOverflowed(); // after the list event: true if this step's list did not fit (capacity grown)
+    void checkStatus(); // the previous device step's status: throws if its model output was not finite
     double runModelOnHost(bool includeForces);
-    std::vector<torch::Tensor> edgesWithinCutoff();
+    double executeOnDevice(bool includeForces, bool includeEnergy);
     std::vector<int> slotOfParticle; // the ML slot of each particle, or -1
-    std::vector<int64_t> keptEdges;  // scratch of edgesWithinCutoff
-    std::vector<double> boxBuffer;
-    bool atomOrderChanged = true, forceRebuild = true, listRebuilt = false;
-    int numML = 0, capacity = 0, pendingCapacity = 0, listedEdges = 0;
-    double reach = 0.0; // cutoff + the skin this box allows, nm
+    bool atomOrderChanged = true;
+    int numML = 0;
     int summaryStorage[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     bool statusPending = false;
     OpenMM::Vec3 lastBox[3];
-    OpenMM::ComputeArray mlDeviceIndex, refPositions, neighborSlots, listInfo, boxVectors, status;
+    bool haveBox = false;
+    std::unique_ptr<CommonMRLNeighborList> neighborList; // "graph/1" models
+    OpenMM::ComputeArray mlDeviceIndex, status;
     OpenMM::ComputeProgram program;
     OpenMM::ComputeKernel gatherKernel, addForcesKernel, addEnergyKernel;
-    OpenMM::ComputeKernel checkKernel, countKernel, scanKernel, writeKernel;
-    OpenMM::ComputeEvent listEvent, statusEvent;
+    OpenMM::ComputeEvent statusEvent;
 };
 
 } // namespace MRLPlugin

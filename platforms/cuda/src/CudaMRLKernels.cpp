@@ -73,11 +73,7 @@ CudaCalcMRLForceKernel::~CudaCalcMRLForceKernel() {
             try {
                 c10::cuda::CUDAStreamGuard guard(c10::cuda::getStreamFromExternal(modelStream, modelDevice().index()));
                 graph.reset();
-                deviceOutput = MRLModelOutput();
-                for (SharedArray* shared : {&positions, &forces, &energy, &edgeIndex, &edgeShift})
-                    shared->tensor = torch::Tensor();
-                boxTensor = torch::Tensor();
-                evaluator.reset();
+                releaseTensors();
             } catch (...) {
             }
             cuStreamDestroy(modelStream);
