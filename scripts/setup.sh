@@ -31,7 +31,7 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 python="$venv/bin/python"
-stamp="$venv/.mrl-requirements-$(sha1sum "$root/requirements.txt" | cut -c1-12)"
+stamp="$venv/.mrl-requirements-$(cat "$root/requirements.txt" "$root/requirements-nodeps.txt" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   say "installing Python packages into $venv (a few minutes the first time)"
   "$python" -m pip install -q --upgrade pip
@@ -41,6 +41,7 @@ if [ ! -f "$stamp" ]; then
       say "the CPU-only torch index is unreachable; using PyPI's default torch wheel"
   fi
   "$python" -m pip install -q -r "$root/requirements.txt"
+  "$python" -m pip install -q --no-deps -r "$root/requirements-nodeps.txt"
   touch "$stamp"
 fi
 
