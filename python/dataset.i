@@ -6,6 +6,7 @@
 %module(package="openmmmrl") dataset_core
 
 %{
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -40,6 +41,11 @@ struct DatasetAttributes {
     std::string interactionForces;
 };
 
+%extend DatasetAttributes {
+    /// Adds a label set (format version 2) to the attributes of a new file: its name and its method.
+    void addLabelSet(const std::string& name, const std::string& method) { $self->labelSets.push_back({name, method}); }
+}
+
 struct SkippedInput {
     std::string key, pairId, reason;
 };
@@ -72,7 +78,8 @@ public:
     /// Sets one array field from a C-contiguous numpy array (or bytes) of the field's dtype: int32 for
     /// atomicNumbers, formalCharges, moleculeIndex, anchor, isCentral, bonds (pairs); float64 for timePs,
     /// totalEnergyKJPerMol, interactionEnergyKJPerMol; float32 for bondOrders, boxNm, positionsNm,
-    /// totalForcesKJPerMolNm, interactionForcesKJPerMolNm, direction3DMRL.
+    /// totalForcesKJPerMolNm, interactionForcesKJPerMolNm, direction3DMRL; and "labels/NAME/FIELD" for a label
+    /// set's total_energy, interaction_energy (float64), total_forces, interaction_forces (float32).
     void setArray(const std::string& field, char* data, size_t length) {
         auto copy = [&](auto& vector) {
             using T = typename std::decay_t<decltype(vector)>::value_type;
@@ -93,7 +100,28 @@ public:
             {"totalForcesKJPerMolNm", &$self->totalForcesKJPerMolNm},
             {"interactionForcesKJPerMolNm", &$self->interactionForcesKJPerMolNm},
             {"direction3DMRL", &$self->direction3DMRL}};
-        if (ints.count(field))
+        if (field.rfind("labels/", 0) == 0) {
+            // labels/NAME/FIELD: a label set's array; the label set is added on first use.
+            size_t slash = field.find('/', 7);
+            std::string name = field.substr(7, slash - 7), what = slash == std::string::npos ? "" : field.substr(slash + 1);
+            auto found = std::find_if($self->labelSets.begin(), $self->labelSets.end(),
+                                      [&](const LabelSet& labels) { return labels.name == name; });
+            if (found == $self->labelSets.end()) {
+                $self->labelSets.push_back(LabelSet());
+                $self->labelSets.back().name = name;
+                found = $self->labelSets.end() - 1;
+            }
+            if (what == "total_energy")
+                copy(found->totalEnergyKJPerMol);
+            else if (what == "interaction_energy")
+                copy(found->interactionEnergyKJPerMol);
+            else if (what == "total_forces")
+                copy(found->totalForcesKJPerMolNm);
+            else if (what == "interaction_forces")
+                copy(found->interactionForcesKJPerMolNm);
+            else
+                throw std::invalid_argument("a label set has no array " + what);
+        } else if (ints.count(field))
             copy(*ints[field]);
         else if (doubles.count(field))
             copy(*doubles[field]);
@@ -114,14 +142,19 @@ public:
 /// The dataset format name and version this build writes and reads.
 const char* formatName() { return MRLPlugin::DATASET_FORMAT_NAME; }
 int formatVersion() { return MRLPlugin::DATASET_FORMAT_VERSION; }
+int oldestFormatVersion() { return MRLPlugin::DATASET_OLDEST_FORMAT_VERSION; }
 long long foldMinBytes() { return MRLPlugin::DATASET_FOLD_MIN_BYTES; }
 
 /// The layout table: one (group, name, dtype, row shape, offset, units) tuple per HDF5 dataset; dtype is a
-/// numpy dtype name ("str" for variable-length UTF-8 strings), units "" for none.
-PyObject* layout() {
+/// numpy dtype name ("str" for variable-length UTF-8 strings), units "" for none.  With labelSets, the
+/// datasets of one label set, group "labels/NAME".
+PyObject* layout(bool labelSets = false) {
     static const char* names[] = {"int8", "int32", "int64", "float32", "float64", "str"};
     PyObject* rows = PyList_New(0);
-    for (const MRLPlugin::DatasetColumn& column : MRLPlugin::DATASET_COLUMNS) {
+    const MRLPlugin::DatasetColumn* begin = labelSets ? std::begin(MRLPlugin::LABEL_SET_COLUMNS) : std::begin(MRLPlugin::DATASET_COLUMNS);
+    const MRLPlugin::DatasetColumn* end = labelSets ? std::end(MRLPlugin::LABEL_SET_COLUMNS) : std::end(MRLPlugin::DATASET_COLUMNS);
+    for (const MRLPlugin::DatasetColumn* c = begin; c != end; ++c) {
+        const MRLPlugin::DatasetColumn& column = *c;
         PyObject* shape = PyTuple_New(0);
         for (int d : column.rowShape)
             if (d > 0) {

@@ -152,7 +152,7 @@ def test_round_trip_layout_and_dtypes(tmp_path):
 
     with Dataset(path) as ds:
         assert len(ds) == 5 and ds.keys() == [r.key for r in records]
-        assert ds.attributes["format"] == "openmm-mrl-dataset" and ds.attributes["format_version"] == 1
+        assert ds.attributes["format"] == "openmm-mrl-dataset" and ds.attributes["format_version"] == 2
         assert json.loads(ds.attributes["options_json"]) == OPTIONS
         assert ds.attributes["seed"] == 7 and ds.attributes["temperature_K"] == 300.0
         assert ds.attributes["interaction_forces"] == "force_groups:1"
@@ -248,8 +248,8 @@ def test_not_a_dataset(tmp_path):
     with DatasetWriter(newer, {}):
         pass
     with h5py.File(newer, "a") as h5:
-        h5.attrs["format_version"] = 2
-    with pytest.raises(ValueError, match="version 2"):
+        h5.attrs["format_version"] = 3  # a newer format than this release writes (2)
+    with pytest.raises(ValueError, match="version 3"):
         Dataset(newer)
 
 
@@ -657,6 +657,27 @@ def docs_layout():
     return rows
 
 
+def docs_label_set_layout():
+    """The rows of the label-set table of docs/dataset.md: {name: (shape, dtype, units)}."""
+    text = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "dataset.md"), encoding="utf-8").read()
+    table = text[text.index("| label dataset |"):].split("\n\n")[0]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        rows[cells[0].strip("`")] = (cells[1].strip("`"), cells[2], cells[3].strip("`"))
+    return rows
+
+
+def test_docs_show_the_label_set_layout():
+    from openmmmrl.data import layout
+    documented = docs_label_set_layout()
+    table = {name: (shape, dtype, units) for _, name, dtype, shape, _, units in layout("NAME")}
+    assert sorted(documented) == sorted(table)
+    for name, (shape, dtype, units) in table.items():
+        assert documented[name][1:] == (dtype, units), name
+        assert documented[name][0].strip("[]").split(",")[1:] == [str(n) for n in shape], name
+
+
 def test_docs_show_the_layout():
     """docs/dataset.md's table, the C++ layout table and a written file agree, dataset by dataset."""
     from openmmmrl.data import layout
@@ -693,3 +714,61 @@ def test_reader_names_a_damaged_dataset(tmp_path):
         h5.create_dataset("frame_atoms/total_forces", data=np.zeros((3, 2), np.float32))
     with pytest.raises(ValueError, match=r"damaged openmm-mrl dataset: /frame_atoms/total_forces is float32\[3, 2\]"):
         Dataset(path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Format version 2: label sets; version 1 files still read
+# ----------------------------------------------------------------------------------------------------
+
+def labelled(record, scale):
+    """The record with a label set "xtb" whose values are the record's own times `scale` (known values)."""
+    rec = record.normalized()
+    rec.labels = {"xtb": {"total_energy": rec.total_energy * scale, "interaction_energy": rec.interaction_energy * scale,
+                          "total_forces": rec.total_forces * scale, "interaction_forces": rec.interaction_forces * scale}}
+    return rec
+
+
+def test_label_sets_round_trip(tmp_path):
+    path = tmp_path / "labelled.h5"
+    records = [labelled(make_record(i), 1.5 + i) for i in range(3)]
+    with DatasetWriter(path, {"options_json": OPTIONS, "label_sets": {"xtb": "GFN2-xTB (test)"}}) as writer:
+        for rec in records:
+            writer.add_record(rec)
+        with pytest.raises(ValueError, match=r"label sets \[\] but the file has \[xtb\]"):
+            writer.add_record(make_record(7))
+    with Dataset(path) as ds:
+        assert ds.label_sets == {"xtb": "GFN2-xTB (test)"} and ds.attributes["format_version"] == 2
+        for rec in records:
+            got = ds.record(rec.key)
+            for field in ("total_energy", "interaction_energy", "total_forces", "interaction_forces"):
+                np.testing.assert_array_equal(got.labels["xtb"][field], rec.labels["xtb"][field].astype(
+                    got.labels["xtb"][field].dtype), err_msg=field)
+        frames = list(ds.iter_frames())
+        expected = [(rec.labels["xtb"]["total_energy"][j], rec.labels["xtb"]["total_forces"][j])
+                    for rec in records for j in range(rec.num_frames)]
+        assert len(frames) == len(expected) > 3
+        for frame, (energy, forces) in zip(frames, expected):
+            assert frame["labels"]["xtb"]["total_energy"] == energy
+            np.testing.assert_array_equal(frame["labels"]["xtb"]["total_forces"], forces.astype(np.float32))
+    # Reopening with other label sets is refused; the file is unchanged.
+    before = open(path, "rb").read()
+    with pytest.raises(ValueError, match="other label sets"):
+        DatasetWriter(path, {"options_json": OPTIONS, "label_sets": {"dft": "other"}})
+    assert open(path, "rb").read() == before
+    with pytest.raises(ValueError, match="label set name"):
+        DatasetWriter(tmp_path / "bad.h5", {"label_sets": {"a/b": "x"}})
+
+
+def test_version_1_files_still_read():
+    """tests/data/dataset-v1.h5 was written by the format-1 writer of openmm-mrl 0.1.0 (python/openmmmrl/dataset.py
+    at commit 8b5cddf): 2 records, 1 skip, known values."""
+    path = os.path.join(os.path.dirname(__file__), "..", "data", "dataset-v1.h5")
+    with Dataset(path) as ds:
+        assert ds.attributes["format_version"] == 1 and ds.label_sets == {}
+        assert ds.keys() == ["p0000/c0", "p0001/c0"] and ds.skipped() == [("p0009/c0", "p9", "MMFF94 typing failed")]
+        rec = ds.record(1)
+        assert rec.num_atoms == 5 and rec.num_frames == 2 and rec.labels == {}
+        np.testing.assert_array_equal(rec.total_energy, [-0.5, -1.5])
+        np.testing.assert_array_equal(rec.positions.reshape(-1), np.arange(30, dtype=np.float32) / 10)
+        assert (rec.total_forces == 2).all() and rec.smiles == ["O", "C"]
+        assert [f["labels"] for f in ds.iter_frames()] == [{}] * 4

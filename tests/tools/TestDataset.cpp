@@ -230,3 +230,52 @@ TEST_F(DatasetTest, MergeKeepsOrderAndRefusesDuplicateKeys) {
     EXPECT_THROW(mergeDatasets({first, first}, (directory / "twice.h5").string(), "merge"), OpenMM::OpenMMException);
     EXPECT_FALSE(fs::exists(directory / "twice.h5"));
 }
+
+TEST_F(DatasetTest, LabelSetsRoundTripAndMustMatchTheFile) {
+    attributes.labelSets = {{"xtb", "GFN2-xTB (test)"}};
+    DatasetRecord record = makeRecord("a", 6, 3, 4);
+    LabelSet labels;
+    labels.name = "xtb";
+    for (int f = 0; f < 3; f++) {
+        labels.totalEnergyKJPerMol.push_back(-100.0 - f);
+        labels.interactionEnergyKJPerMol.push_back(-10.0 - f);
+    }
+    for (float x : record.totalForcesKJPerMolNm) {
+        labels.totalForcesKJPerMolNm.push_back(2 * x);
+        labels.interactionForcesKJPerMolNm.push_back(-x);
+    }
+    record.labelSets.push_back(labels);
+    {
+        DatasetWriter writer(path, attributes);
+        writer.addRecord(record);
+        DatasetRecord unlabelled = makeRecord("b", 6, 3, 5);
+        EXPECT_THROW(writer.addRecord(unlabelled), OpenMM::OpenMMException);
+    }
+    DatasetReader reader(path);
+    ASSERT_EQ(reader.getAttributes().labelSets, attributes.labelSets);
+    DatasetRecord read = reader.getRecord(0);
+    expectSameRecord(read, record);
+    ASSERT_EQ(read.labelSets.size(), 1u);
+    EXPECT_EQ(read.labelSets[0].name, "xtb");
+    EXPECT_EQ(read.labelSets[0].totalEnergyKJPerMol, labels.totalEnergyKJPerMol);
+    EXPECT_EQ(read.labelSets[0].interactionEnergyKJPerMol, labels.interactionEnergyKJPerMol);
+    EXPECT_EQ(read.labelSets[0].totalForcesKJPerMolNm, labels.totalForcesKJPerMolNm);
+    EXPECT_EQ(read.labelSets[0].interactionForcesKJPerMolNm, labels.interactionForcesKJPerMolNm);
+    DatasetAttributes other = attributes;
+    other.labelSets = {{"xtb", "another method"}};
+    EXPECT_THROW(DatasetWriter(path, other), OpenMM::OpenMMException);
+}
+
+TEST_F(DatasetTest, VersionOneFilesStillRead) {
+    // Written by the format-1 writer of openmm-mrl 0.1.0 (see tests/python/test_dataset.py).
+    DatasetReader reader(std::string(MRL_TEST_DATA) + "/dataset-v1.h5");
+    EXPECT_TRUE(reader.getAttributes().labelSets.empty());
+    ASSERT_EQ(reader.getNumRecords(), 2);
+    DatasetRecord record = reader.getRecord(1);
+    EXPECT_EQ(record.key, "p0001/c0");
+    EXPECT_EQ(record.numAtoms(), 5);
+    EXPECT_EQ(record.totalEnergyKJPerMol, (std::vector<double>{-0.5, -1.5}));
+    EXPECT_TRUE(record.labelSets.empty());
+    ASSERT_EQ(reader.getSkipped().size(), 1u);
+    EXPECT_EQ(reader.getSkipped()[0].reason, "MMFF94 typing failed");
+}

@@ -13,11 +13,20 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "MRLDatasetLayout.h"
 
 namespace MRLPlugin {
+
+/// Energies and forces of every frame of a record from another method than the file's own (a label set of
+/// format version 2, e.g. GFN2-xTB for MMFF94 frames).  Units as the record's own: kJ/mol, kJ/mol/nm.
+struct LabelSet {
+    std::string name; ///< the label set's name in the file, e.g. "gfn2"
+    std::vector<double> totalEnergyKJPerMol, interactionEnergyKJPerMol;    ///< one per frame
+    std::vector<float> totalForcesKJPerMolNm, interactionForcesKJPerMolNm; ///< frames × atoms × 3
+};
 
 /// One interaction environment (a fixed set of atoms with one topology) and its frames.
 /// Per-frame arrays are concatenated over frames: `positionsNm` holds numFrames() * numAtoms() * 3 values.
@@ -42,6 +51,8 @@ struct DatasetRecord {
     std::vector<float> boxNm; ///< 9 per frame (box vectors as rows), zero when not periodic
     // Per frame and atom, 3 values each.
     std::vector<float> positionsNm, totalForcesKJPerMolNm, interactionForcesKJPerMolNm, direction3DMRL;
+    /// Label sets, one per label set of the file, in the order of DatasetAttributes::labelSets.
+    std::vector<LabelSet> labelSets;
 
     int numAtoms() const { return static_cast<int>(atomicNumbers.size()); }
     int numMolecules() const { return static_cast<int>(smiles.size()); }
@@ -65,6 +76,9 @@ struct DatasetAttributes {
     double timestepPs = std::numeric_limits<double>::quiet_NaN();
     long long seed = -1;
     std::string interactionForces = "force_groups:1";
+    /// The file's label sets (format version 2): {name, method}, e.g. {"gfn2", "GFN2-xTB (tblite 0.8.0)"}.  Every
+    /// record carries each of them; names are letters, digits, '_' and '-'.
+    std::vector<std::pair<std::string, std::string>> labelSets;
 };
 
 /// Reads a dataset file (never its journal).

@@ -12,8 +12,10 @@ namespace MRLPlugin {
 
 /// The root attribute `format` of every dataset file.
 inline constexpr const char* DATASET_FORMAT_NAME = "openmm-mrl-dataset";
-/// The root attribute `format_version` this release writes and reads.
-inline constexpr int DATASET_FORMAT_VERSION = 1;
+/// The root attribute `format_version` this release writes; it reads this one and every older one.
+inline constexpr int DATASET_FORMAT_VERSION = 2;
+/// The oldest format version this release reads (version 1: no label sets).
+inline constexpr int DATASET_OLDEST_FORMAT_VERSION = 1;
 /// The journal is folded into the file once it holds max(this, a quarter of the file's size) bytes.
 inline constexpr long long DATASET_FOLD_MIN_BYTES = 16ll << 20;
 
@@ -61,6 +63,16 @@ inline constexpr DatasetColumn DATASET_COLUMNS[] = {
     {"skipped", "key", ColumnType::String, {0, 0}, false, nullptr},
     {"skipped", "pair_id", ColumnType::String, {0, 0}, false, nullptr},
     {"skipped", "reason", ColumnType::String, {0, 0}, false, nullptr},
+};
+
+/// The datasets of one label set NAME (format version 2): group `labels/NAME`, rows aligned with `/frames` and
+/// `/frame_atoms` (frame f of the file has its labels in row f).  A file's label sets are listed in the root
+/// attribute `label_sets` (comma-separated names); each group has a `method` attribute (e.g. "GFN2-xTB").
+inline constexpr DatasetColumn LABEL_SET_COLUMNS[] = {
+    {"labels/NAME", "total_energy", ColumnType::Float64, {0, 0}, false, "kJ/mol"},
+    {"labels/NAME", "interaction_energy", ColumnType::Float64, {0, 0}, false, "kJ/mol"},
+    {"labels/NAME", "total_forces", ColumnType::Float32, {3, 0}, false, "kJ/mol/nm"},
+    {"labels/NAME", "interaction_forces", ColumnType::Float32, {3, 0}, false, "kJ/mol/nm"},
 };
 
 } // namespace MRLPlugin

@@ -271,6 +271,36 @@ void writeAttributes(hid_t file, const DatasetAttributes& attributes) {
     writeNumberAttribute<double>(file, "timestep_ps", attributes.timestepPs, H5T_NATIVE_DOUBLE);
     writeNumberAttribute<long long>(file, "seed", attributes.seed, H5T_NATIVE_LLONG);
     writeStringAttribute(file, "interaction_forces", attributes.interactionForces);
+    std::string names;
+    for (const auto& labelSet : attributes.labelSets)
+        names += (names.empty() ? "" : ",") + labelSet.first;
+    writeStringAttribute(file, "label_sets", names);
+}
+
+/// "/labels/NAME", the group of a label set.
+std::string labelGroup(const std::string& name) {
+    return std::string("/labels/").append(name);
+}
+
+/// The label set names of a file (root attribute label_sets; none in format version 1).
+std::vector<std::string> labelSetNames(hid_t file) {
+    std::vector<std::string> names;
+    std::string text = hasAttribute(file, "label_sets") ? readStringAttribute(file, "label_sets") : "";
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t comma = text.find(',', start);
+        names.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        start = comma == std::string::npos ? text.size() : comma + 1;
+    }
+    return names;
+}
+
+void checkLabelSetName(const std::string& name) {
+    bool valid = !name.empty() && std::all_of(name.begin(), name.end(),
+                                              [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
+    if (!valid)
+        throw OpenMMException("the label set name \"" + name +
+                              "\" is not valid; use letters, digits, '_' and '-' (e.g. \"gfn2\")");
 }
 
 DatasetAttributes readAttributes(hid_t file, const std::string& path) {
@@ -279,10 +309,11 @@ DatasetAttributes readAttributes(hid_t file, const std::string& path) {
                               DATASET_FORMAT_NAME +
                               "\" attribute); give a file written by mrl-envgen or DatasetReporter");
     long long version = readNumberAttribute<long long>(file, "format_version", H5T_NATIVE_LLONG, -1);
-    if (version != DATASET_FORMAT_VERSION)
+    if (version < DATASET_OLDEST_FORMAT_VERSION || version > DATASET_FORMAT_VERSION)
         throw OpenMMException("\"" + path + "\" has dataset format version " + std::to_string(version) +
-                              "; this openmm-mrl reads version " + std::to_string(DATASET_FORMAT_VERSION) +
-                              ": use the openmm-mrl release that wrote it");
+                              "; this openmm-mrl reads versions " + std::to_string(DATASET_OLDEST_FORMAT_VERSION) +
+                              " to " + std::to_string(DATASET_FORMAT_VERSION) +
+                              ": use the openmm-mrl release that wrote it (or a newer one)");
     DatasetAttributes attributes;
     auto text = [&](const char* name) { return hasAttribute(file, name) ? readStringAttribute(file, name) : ""; };
     attributes.tool = text("tool");
@@ -293,6 +324,12 @@ DatasetAttributes readAttributes(hid_t file, const std::string& path) {
     attributes.temperatureK = readNumberAttribute<double>(file, "temperature_K", H5T_NATIVE_DOUBLE, NAN);
     attributes.timestepPs = readNumberAttribute<double>(file, "timestep_ps", H5T_NATIVE_DOUBLE, NAN);
     attributes.seed = readNumberAttribute<long long>(file, "seed", H5T_NATIVE_LLONG, -1);
+    for (const std::string& name : labelSetNames(file)) {
+        Handle group(H5Gopen2(file, labelGroup(name).c_str(), H5P_DEFAULT), H5Gclose,
+                     "\"" + path + "\" lists the label set " + name + " but has no group " + labelGroup(name));
+        attributes.labelSets.push_back(
+            {name, hasAttribute(group, "method") ? readStringAttribute(group, "method") : ""});
+    }
     return attributes;
 }
 
@@ -337,6 +374,29 @@ void createLayout(hid_t file, const DatasetAttributes& attributes) {
             appendRows(file, path, H5T_NATIVE_LLONG, &zero, 1);
         }
     }
+    if (!attributes.labelSets.empty())
+        Handle(H5Gcreate2(file, "/labels", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose, "creating /labels");
+    for (const auto& [name, method] : attributes.labelSets) {
+        checkLabelSetName(name);
+        Handle group(H5Gcreate2(file, labelGroup(name).c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                     "creating " + labelGroup(name));
+        writeStringAttribute(group, "method", method);
+        for (const DatasetColumn& column : LABEL_SET_COLUMNS) {
+            std::vector<hsize_t> trailing;
+            for (int d : column.rowShape)
+                if (d > 0)
+                    trailing.push_back(d);
+            createDataset(file, labelGroup(name) + "/" + column.name, fileType(column.type), trailing, true,
+                          column.units);
+        }
+    }
+}
+
+std::string joinNames(const std::vector<std::string>& names) {
+    std::string text;
+    for (const std::string& name : names)
+        text += (text.empty() ? "" : ", ") + name;
+    return text;
 }
 
 void appendRecord(hid_t file, const DatasetRecord& record) {
@@ -373,6 +433,21 @@ void appendRecord(hid_t file, const DatasetRecord& record) {
     appendVector(file, "/frame_atoms/total_forces", H5T_NATIVE_FLOAT, record.totalForcesKJPerMolNm, 3);
     appendVector(file, "/frame_atoms/interaction_forces", H5T_NATIVE_FLOAT, record.interactionForcesKJPerMolNm, 3);
     appendVector(file, "/frame_atoms/direction_3dmrl", H5T_NATIVE_FLOAT, record.direction3DMRL, 3);
+    std::vector<std::string> names = labelSetNames(file);
+    std::vector<std::string> given;
+    for (const LabelSet& labels : record.labelSets)
+        given.push_back(labels.name);
+    if (given != names)
+        throw OpenMMException("dataset record \"" + record.key + "\" has the label sets [" + joinNames(given) +
+                              "] but the file has [" + joinNames(names) +
+                              "]; every record carries the file's label sets");
+    for (const LabelSet& labels : record.labelSets) {
+        std::string group = labelGroup(labels.name);
+        appendVector(file, group + "/total_energy", H5T_NATIVE_DOUBLE, labels.totalEnergyKJPerMol);
+        appendVector(file, group + "/interaction_energy", H5T_NATIVE_DOUBLE, labels.interactionEnergyKJPerMol);
+        appendVector(file, group + "/total_forces", H5T_NATIVE_FLOAT, labels.totalForcesKJPerMolNm, 3);
+        appendVector(file, group + "/interaction_forces", H5T_NATIVE_FLOAT, labels.interactionForcesKJPerMolNm, 3);
+    }
 }
 
 void appendSkip(hid_t file, const SkippedInput& skipped) {
@@ -423,6 +498,18 @@ DatasetRecord readRecord(hid_t file, int r) {
     record.interactionForcesKJPerMolNm =
         readRows<float>(file, "/frame_atoms/interaction_forces", H5T_NATIVE_FLOAT, fa0, nfa);
     record.direction3DMRL = readRows<float>(file, "/frame_atoms/direction_3dmrl", H5T_NATIVE_FLOAT, fa0, nfa);
+    for (const std::string& name : labelSetNames(file)) {
+        LabelSet labels;
+        labels.name = name;
+        std::string group = labelGroup(name);
+        labels.totalEnergyKJPerMol = readRows<double>(file, group + "/total_energy", H5T_NATIVE_DOUBLE, f0, nf);
+        labels.interactionEnergyKJPerMol =
+            readRows<double>(file, group + "/interaction_energy", H5T_NATIVE_DOUBLE, f0, nf);
+        labels.totalForcesKJPerMolNm = readRows<float>(file, group + "/total_forces", H5T_NATIVE_FLOAT, fa0, nfa);
+        labels.interactionForcesKJPerMolNm =
+            readRows<float>(file, group + "/interaction_forces", H5T_NATIVE_FLOAT, fa0, nfa);
+        record.labelSets.push_back(std::move(labels));
+    }
     return record;
 }
 
@@ -539,6 +626,10 @@ void DatasetRecord::validate() const {
     if (positionsNm.size() != perFrame || totalForcesKJPerMolNm.size() != perFrame ||
         interactionForcesKJPerMolNm.size() != perFrame || direction3DMRL.size() != perFrame)
         fail("positions, forces and directions need frames × atoms × 3 values (" + std::to_string(perFrame) + ")");
+    for (const LabelSet& labels : labelSets)
+        if (labels.totalEnergyKJPerMol.size() != frames || labels.interactionEnergyKJPerMol.size() != frames ||
+            labels.totalForcesKJPerMolNm.size() != perFrame || labels.interactionForcesKJPerMolNm.size() != perFrame)
+            fail("the label set " + labels.name + " needs one energy per frame and frames × atoms × 3 force values");
 }
 
 // ---- reader -----------------------------------------------------------------------------------
@@ -696,6 +787,9 @@ DatasetWriter::DatasetWriter(const std::string& path, const DatasetAttributes& a
             if (existing.optionsJson != attributes.optionsJson)
                 throw OpenMMException(
                     optionsMismatch("\"" + path + "\"", existing.optionsJson, attributes.optionsJson));
+            if (existing.labelSets != attributes.labelSets)
+                throw OpenMMException("\"" + path + "\" has other label sets (or methods) than this run; give a new " +
+                                      "output file, or replace it (mrl-envgen --overwrite, Python overwrite=True)");
             done = keysIn(file);
         } catch (...) {
             H5Fclose(file);

@@ -19,18 +19,27 @@ import h5py
 import numpy as np
 
 from . import _core
-from .records import Record
+from .records import LABEL_FIELDS, Record
 
 __all__ = ["Dataset", "layout", "format_version"]
 
 _OFFSETS = ("atom_offset", "molecule_offset", "bond_offset", "frame_offset")
 
 
-def layout() -> List[Tuple[str, str, str, tuple, bool, str]]:
+def layout(label_set: Optional[str] = None) -> List[Tuple[str, str, str, tuple, bool, str]]:
     """The dataset layout (docs/dataset.md), from its one definition in C++ (``MRLDatasetLayout.h``):
     one ``(group, name, dtype, row shape, is_offset, units)`` per HDF5 dataset; dtype is a numpy dtype
-    name or ``"str"``, units ``""`` for none."""
-    return [tuple(row) for row in _core.core().layout()]
+    name or ``"str"``, units ``""`` for none.  With ``label_set``: the datasets of that label set
+    (group ``labels/<label_set>``, format version 2)."""
+    if label_set is None:
+        return [tuple(row) for row in _core.core().layout(False)]
+    return [(f"labels/{label_set}",) + tuple(row)[1:] for row in _core.core().layout(True)]
+
+
+def label_set_names(h5) -> List[str]:
+    """The label sets of an open file, in order (root attribute ``label_sets``; none in version 1)."""
+    text = _to_python(h5.attrs.get("label_sets", ""))
+    return [name for name in text.split(",") if name] if isinstance(text, str) else []
 
 
 def format_version() -> int:
@@ -57,19 +66,20 @@ def _read_attributes(h5) -> dict:
 def _check_format(h5, path):
     """Checks the root attributes and every dataset of the layout (presence, element kind, row shape)."""
     core = _core.core()
-    name, version_read = core.formatName(), core.formatVersion()
+    name, version_read, oldest = core.formatName(), core.formatVersion(), core.oldestFormatVersion()
     fmt = _to_python(h5.attrs.get("format", None))
     if fmt != name:
         raise ValueError(f"{path} is not an openmm-mrl dataset (its root attribute 'format' is {fmt!r}, "
                          f"expected {name!r}); give a file written by mrl-envgen or openmmmrl.DatasetReporter")
     version = _to_python(h5.attrs.get("format_version", None))
-    if not isinstance(version, int) or version < 1:
-        raise ValueError(f"{path}: root attribute 'format_version' is {version!r}, expected {version_read}")
+    if not isinstance(version, int) or version < oldest:
+        raise ValueError(f"{path}: root attribute 'format_version' is {version!r}, expected {oldest} to {version_read}")
     if version > version_read:
-        raise ValueError(f"{path} has dataset format version {version}, this openmmmrl reads version "
-                         f"{version_read}; update openmm-mrl")
+        raise ValueError(f"{path} has dataset format version {version}, this openmmmrl reads versions "
+                         f"{oldest} to {version_read}; update openmm-mrl")
     missing, wrong = [], []
-    for group, dataset, dtype, shape, _, _ in layout():
+    columns = layout() + [row for name in label_set_names(h5) for row in layout(name)]
+    for group, dataset, dtype, shape, _, _ in columns:
         where = f"/{group}/{dataset}"
         if f"{group}/{dataset}" not in h5:
             missing.append(where)
@@ -146,7 +156,10 @@ def _read_record(h5, r: int, offsets: Optional[Dict[str, np.ndarray]] = None) ->
         positions=per_frame_atom("positions"),
         total_forces=per_frame_atom("total_forces"),
         interaction_forces=per_frame_atom("interaction_forces"),
-        direction_3dmrl=per_frame_atom("direction_3dmrl"))
+        direction_3dmrl=per_frame_atom("direction_3dmrl"),
+        labels={name: {field: (h5[f"labels/{name}/{field}"][fa0:fa1].reshape(f, n, 3) if field.endswith("forces")
+                               else h5[f"labels/{name}/{field}"][f0:f1]) for field in LABEL_FIELDS}
+                for name in label_set_names(h5)})
 
 
 def _read_skipped(h5) -> List[Tuple[str, str, str]]:
@@ -176,6 +189,9 @@ class Dataset:
         try:
             _check_format(self._h5, self.path)
             self.attributes: dict = _read_attributes(self._h5)
+            #: the label sets (format version 2): {name: method}
+            self.label_sets: Dict[str, str] = {
+                name: _to_python(self._h5[f"labels/{name}"].attrs.get("method", "")) for name in label_set_names(self._h5)}
             self._offsets = {name: self._h5["records/" + name][:] for name in _OFFSETS}
             self._keys = _read_strings(self._h5["records/key"])
             if any(len(self._offsets[name]) != len(self._keys) + 1 for name in _OFFSETS):
@@ -257,7 +273,8 @@ class Dataset:
         Keys: ``record`` (record number), ``key``, ``pair_id``, ``weight``, ``frame`` (frame number in
         the file), ``time`` (ps), ``box`` ([3,3] nm), ``total_energy``, ``interaction_energy`` (kJ/mol),
         ``positions`` ([N,3] nm), ``total_forces``, ``interaction_forces`` ([N,3] kJ/mol/nm),
-        ``direction_3dmrl`` ([N,3]), and the record's topology: ``atomic_numbers``,
+        ``direction_3dmrl`` ([N,3]), ``labels`` ({label set: {``total_energy``, ``interaction_energy`` (kJ/mol),
+        ``total_forces``, ``interaction_forces`` ([N,3] kJ/mol/nm)}}, empty for files without label sets), and the record's topology: ``atomic_numbers``,
         ``formal_charges``, ``molecule_index``, ``anchor``, ``is_central_atom`` (``[N]`` bool: the atom
         belongs to a central molecule), ``bonds``, ``bond_orders``.  Topology arrays are shared between
         the frames of a record: do not modify them in place.
@@ -297,10 +314,15 @@ class Dataset:
                 box = h5["frames/box"][s0:s1].reshape(k, 3, 3)
                 total = h5["frames/total_energy"][s0:s1]
                 inter = h5["frames/interaction_energy"][s0:s1]
+                labels = {name: {field: (h5[f"labels/{name}/{field}"][fa0:fa1].reshape(k, n, 3)
+                                         if field.endswith("forces") else h5[f"labels/{name}/{field}"][s0:s1])
+                                 for field in LABEL_FIELDS} for name in self.label_sets}
                 for j in range(k):
                     frame = dict(topology)
                     frame.update(frame=s0 + j, time=float(time[j]), box=box[j], total_energy=float(total[j]),
                                  interaction_energy=float(inter[j]),
+                                 labels={name: {field: values[field][j] for field in values}
+                                         for name, values in labels.items()},
                                  **{name: block[name][j] for name in block})
                     yield frame
 

@@ -5,7 +5,7 @@ Units are OpenMM's: nm, ps, kJ/mol, kJ/mol/nm, elementary charges.  Only numpy i
 """
 import dataclasses
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -46,6 +46,9 @@ class Record:
     total_forces: Optional[np.ndarray] = None         #: [F, N, 3] float32, kJ/mol/nm
     interaction_forces: Optional[np.ndarray] = None   #: [F, N, 3] float32, kJ/mol/nm (NaN: unknown)
     direction_3dmrl: Optional[np.ndarray] = None      #: [F, N, 3] float32, unit vectors or zero
+    #: label sets (format version 2): {name: {"total_energy": [F] kJ/mol, "interaction_energy": [F] kJ/mol,
+    #: "total_forces": [F, N, 3] kJ/mol/nm, "interaction_forces": [F, N, 3] kJ/mol/nm}}
+    labels: Optional[Dict[str, Dict[str, np.ndarray]]] = None
 
     @property
     def num_atoms(self) -> int:
@@ -141,7 +144,21 @@ class Record:
             positions=positions,
             total_forces=per_frame(self.total_forces, np.float32, "total_forces", (n, 3), np.nan),
             interaction_forces=per_frame(self.interaction_forces, np.float32, "interaction_forces", (n, 3), np.nan),
-            direction_3dmrl=per_frame(self.direction_3dmrl, np.float32, "direction_3dmrl", (n, 3), 0.0))
+            direction_3dmrl=per_frame(self.direction_3dmrl, np.float32, "direction_3dmrl", (n, 3), 0.0),
+            labels={name: _label_set(values, f, n, f"{where}: label set {name!r}")
+                    for name, values in (self.labels or {}).items()})
+
+
+LABEL_FIELDS = {"total_energy": (np.float64, ()), "interaction_energy": (np.float64, ()),
+                "total_forces": (np.float32, (3,)), "interaction_forces": (np.float32, (3,))}
+
+
+def _label_set(values: dict, f: int, n: int, where: str) -> Dict[str, np.ndarray]:
+    """A label set's arrays, checked: every field of LABEL_FIELDS, one row per frame (forces per atom)."""
+    if not isinstance(values, dict) or set(values) != set(LABEL_FIELDS):
+        raise ValueError(f"{where} needs exactly the arrays {sorted(LABEL_FIELDS)}")
+    return {name: _array(values[name], dtype, where, name, (f,) + ((n,) + tail if tail else ()))
+            for name, (dtype, tail) in LABEL_FIELDS.items()}
 
 
 def _array(value, dtype, where, name, shape):

@@ -31,6 +31,7 @@ ATTRIBUTE_DEFAULTS = {
     "timestep_ps": float("nan"),
     "seed": -1,
     "interaction_forces": "none",
+    "label_sets": None,  # format version 2: {name: method}, e.g. {"gfn2": "GFN2-xTB (tblite 0.8.0)"}
 }
 
 # Python names -> the C++ DatasetAttributes / DatasetRecord fields.
@@ -64,6 +65,7 @@ def _complete_attributes(attributes: dict) -> dict:
             raise ValueError
     except ValueError:
         raise ValueError(f"options_json must be a JSON object, got {result['options_json']!r}") from None
+    result["label_sets"] = {str(k): str(v) for k, v in dict(result["label_sets"] or {}).items()}
     for name in ("tool", "command_line", "force_field", "interaction_forces"):
         result[name] = str(result[name])
     for name in ("temperature_K", "timestep_ps"):
@@ -96,6 +98,9 @@ def _cpp_record(core, record: Record):
     for name, field in _ARRAY_FIELDS.items():
         array = np.ascontiguousarray(getattr(record, name), dtype=_CPP_DTYPES.get(field, np.float32))
         out.setArray(field, array)
+    for name, values in record.labels.items():
+        for field, array in values.items():
+            out.setArray(f"labels/{name}/{field}", array)
     return out
 
 
@@ -117,7 +122,8 @@ class DatasetWriter:
     ``DatasetWriter(path, attributes, overwrite=False)`` creates ``path`` or opens it for appending.
     ``attributes`` are the root attributes: ``tool``, ``command_line``, ``options_json`` (a JSON text or
     a dict), ``force_field``, ``temperature_K`` (K), ``timestep_ps`` (ps), ``seed``,
-    ``interaction_forces``; missing ones take the defaults of ``ATTRIBUTE_DEFAULTS``.
+    ``interaction_forces``, ``label_sets`` (``{name: method}``: label sets that every record carries in
+    its ``labels``); missing ones take the defaults of ``ATTRIBUTE_DEFAULTS``.
 
     An existing file must have been made with the same ``options_json`` (compared as JSON objects):
     otherwise ValueError (write to a new file, or pass ``overwrite=True``).  Its other attributes are
@@ -140,6 +146,8 @@ class DatasetWriter:
         cpp = core.DatasetAttributes()
         for name, field in _ATTRIBUTE_FIELDS.items():
             setattr(cpp, field, self.attributes[name])
+        for name, method in self.attributes["label_sets"].items():
+            cpp.addLabelSet(name, method)
         fold_bytes = core.foldMinBytes() if fold_bytes is None else int(fold_bytes)
         self._core = core
         self._holder = [core.DatasetWriter(self.path, cpp, bool(overwrite), fold_bytes)]
