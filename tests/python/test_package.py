@@ -95,7 +95,7 @@ def test_one_version():
     assert "project(OpenMMMRL VERSION ${mrl_version}" in open(os.path.join(ROOT, "CMakeLists.txt")).read()
 
 
-@pytest.mark.parametrize("command", ["mrl-train", "mrl-export", "mrl-evaluate"])
+@pytest.mark.parametrize("command", ["mrl-train", "mrl-export", "mrl-evaluate", "mrl-relabel"])
 def test_console_commands(command):
     path = os.path.join(os.path.dirname(sys.executable), command)
     result = subprocess.run([path, "--help"], capture_output=True, text=True)
