@@ -20,6 +20,7 @@ from ._version import __version__
 # Public name -> the module that defines it, imported when the name is first used (PEP 562).
 _LAZY = {
     "MRLForce": "._plugin",
+    "createMMFFSystem": ".mmff",
     "DatasetReporter": ".reporter",
     "Dataset": ".data",
     "DatasetWriter": ".data",

@@ -19,6 +19,7 @@
 
 #include <ForceField/ForceField.h>
 #include <GraphMol/DistGeomHelpers/Embedder.h>
+#include <GraphMol/FileParsers/FileParsers.h>
 #include <GraphMol/ForceFieldHelpers/MMFF/AtomTyper.h>
 #include <GraphMol/ForceFieldHelpers/MMFF/Builder.h>
 #include <GraphMol/ForceFieldHelpers/MMFF/MMFF.h>
@@ -522,6 +523,38 @@ TEST_F(MMFFSystem, MoleculeWithoutExplicitHydrogensIsRejected) {
     expectErrorMessage(
         [&] { delete createMMFFSystem(*mol, MMFFOptions(), "ethanol"); },
         {"Molecule \"ethanol\" has implicit hydrogens", "atom 0 (C) carries 3 hydrogen(s)", "RDKit::MolOps::addHs"});
+}
+
+TEST_F(MMFFSystem, MolBlocksGiveTheSystemOfTheJoinedMolecules) {
+    // The Python API's entry: one mol block per molecule, joined in order, the same energies per force group.
+    Environment environment = makeEnvironment("CC(=O)[O-]", "C[NH3+]", 2, 21);
+    const std::vector<Vec3> positions = positionsNm(*environment.combined);
+    std::vector<std::string> blocks, names;
+    for (const auto& mol : environment.molecules) {
+        blocks.push_back(RDKit::MolToMolBlock(*mol, true, -1, /*kekulize=*/true));
+        names.push_back("molecule " + std::to_string(names.size()));
+    }
+    Evaluator joined(createMMFFSystemFromMolBlocks(blocks, names, MMFFOptions()));
+    Evaluator direct(createMMFFSystem(*environment.combined, MMFFOptions(), "acetate with methylammonium"));
+    EXPECT_EQ(joined.getContext().getSystem().getNumParticles(), static_cast<int>(positions.size()));
+    for (int groups : {1 << 0, 1 << 1})
+        EXPECT_NEAR(joined.energy(positions, groups), direct.energy(positions, groups),
+                    1e-12 * std::fabs(direct.energy(positions, groups)));
+    // Errors name the molecule and the atom within it; an entry with two fragments and a bad block are refused.
+    std::unique_ptr<RDKit::RWMol> boron(RDKit::SmilesToMol("B(O)(O)O"));
+    RDKit::MolOps::addHs(*boron);
+    expectErrorMessage(
+        [&] {
+            delete createMMFFSystemFromMolBlocks({blocks[0], RDKit::MolToMolBlock(*boron)}, {"a", "b"}, {});
+        },
+        {"MMFF94 cannot type atom 0 (B) of molecule \"b\""});
+    std::unique_ptr<RDKit::RWMol> salt(RDKit::SmilesToMol("C[NH3+].[Cl-]"));
+    RDKit::MolOps::addHs(*salt);
+    expectErrorMessage([&] { delete createMMFFSystemFromMolBlocks({RDKit::MolToMolBlock(*salt)}, {"salt"}, {}); },
+                       {"Molecule \"salt\" holds 2 fragments", "GetMolFrags(mol, asMols=True)"});
+    expectErrorMessage([&] { delete createMMFFSystemFromMolBlocks({"not a mol block"}, {"junk"}, {}); },
+                       {"RDKit cannot read the mol block of molecule \"junk\""});
+    expectErrorMessage([&] { delete createMMFFSystemFromMolBlocks({}, {}, {}); }, {"at least one molecule"});
 }
 
 TEST_F(MMFFSystem, InvalidOptionsAreRejected) {

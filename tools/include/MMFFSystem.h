@@ -79,6 +79,19 @@ struct MMFFOptions {
 /// type it, when hydrogens are implicit, or when an option is invalid.  The caller owns the returned System.
 OpenMM::System* createMMFFSystem(const RDKit::ROMol& mol, const MMFFOptions& options, const std::string& name);
 
+/// Builds the System of several molecules, each given as an MDL mol block with every hydrogen an atom (as RDKit's
+/// MolToMolBlock writes a molecule after AddHs): the C++ side of the Python openmmmrl.createMMFFSystem.  Each block
+/// is parsed by RDKit (sanitized, hydrogens kept) and must hold one molecule, i.e. one fragment; the molecules are
+/// joined in order (RWMol::insertMol, as mrl-envgen joins an environment's molecules), so that molecule m of the
+/// System (fragment m, force groups as above) is molBlocks[m] and particle i of molecule m follows the atoms of the
+/// molecules before it.  The System is createMMFFSystem(joined molecule, options, ...).
+/// `names[m]` names molecule m in error messages (e.g. "molecules[1] (CCO)"); every check of createMMFFSystem
+/// (explicit hydrogens, MMFF94 typing) is made on each molecule alone, so an error names the molecule and the
+/// atom's index within it.  Throws OpenMMException when a block cannot be read, holds no atom or several
+/// fragments, fails a check, or when an option is invalid.  The caller owns the returned System.
+OpenMM::System* createMMFFSystemFromMolBlocks(const std::vector<std::string>& molBlocks,
+                                              const std::vector<std::string>& names, const MMFFOptions& options);
+
 /// The fragment (molecule) index of every atom, as createMMFFSystem uses it (RDKit::MolOps::getMolFrags order).
 std::vector<int> moleculeIndexOfAtoms(const RDKit::ROMol& mol);
 

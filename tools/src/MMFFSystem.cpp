@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include <ForceField/MMFF/Params.h>
+#include <GraphMol/FileParsers/FileParsers.h>
 #include <GraphMol/ForceFieldHelpers/MMFF/AtomTyper.h>
 #include <GraphMol/ForceFieldHelpers/MMFF/Builder.h>
 #include <GraphMol/MolOps.h>
@@ -95,7 +96,8 @@ void checkExplicitHydrogens(RDKit::RWMol& mol, const std::string& name) {
                                   " carries " + std::to_string(numHs) +
                                   " hydrogen(s) that are not atoms of the molecule, but MMFF94 needs every hydrogen as "
                                   "an atom.  Add them with RDKit::MolOps::addHs(mol) (addHs(mol, false, true) also "
-                                  "gives them coordinates) before calling createMMFFSystem");
+                                  "gives them coordinates; in Python Chem.AddHs(mol, addCoords=True)) before "
+                                  "calling createMMFFSystem");
     }
 }
 
@@ -208,6 +210,40 @@ std::unique_ptr<RDKit::MMFF::MMFFMolProperties> typeAtoms(RDKit::RWMol& mol, con
     }
     checkTypes(mol, *props, variant, name);
     return props;
+}
+
+/// The checks and the typing every System starts with, on createMMFFSystem's copy `mol` of the caller's molecule:
+/// at least one atom, every hydrogen an atom, every atom typed.  Returns the MMFF properties.
+std::unique_ptr<RDKit::MMFF::MMFFMolProperties> checkAndType(RDKit::RWMol& mol, const std::string& variant,
+                                                             const std::string& name) {
+    if (mol.getNumAtoms() == 0)
+        throw OpenMMException("Molecule " + quoted(name) + " has no atoms; createMMFFSystem needs a molecule");
+    checkExplicitHydrogens(mol, name);
+    return typeAtoms(mol, variant, name);
+}
+
+/// Molecule `name` read from its MDL mol block: sanitized, hydrogens kept, conformers dropped (positions come from
+/// the Context); throws unless it holds exactly one fragment.
+std::unique_ptr<RDKit::RWMol> readMolBlock(const std::string& molBlock, const std::string& name) {
+    std::unique_ptr<RDKit::RWMol> mol;
+    std::string problem = "RDKit found no molecule in it";
+    try {
+        mol.reset(RDKit::MolBlockToMol(molBlock, /*sanitize=*/true, /*removeHs=*/false));
+    } catch (const std::exception& e) {
+        problem = e.what();
+    }
+    if (!mol)
+        throw OpenMMException("RDKit cannot read the mol block of molecule " + quoted(name) + ": " + problem +
+                              ".  Pass a molecule that RDKit can sanitize (Chem.SanitizeMol(mol) shows the problem)");
+    mol->clearConformers();
+    std::vector<int> fragmentOfAtom;
+    const unsigned int numFragments = mol->getNumAtoms() == 0 ? 1 : RDKit::MolOps::getMolFrags(*mol, fragmentOfAtom);
+    if (numFragments > 1)
+        throw OpenMMException("Molecule " + quoted(name) + " holds " + std::to_string(numFragments) +
+                              " fragments (groups of atoms not bonded to one another), but each entry must be one "
+                              "molecule, so that molecule m of the System is entry m.  Pass the fragments as "
+                              "molecules of their own (in Python: list(Chem.GetMolFrags(mol, asMols=True)))");
+    return mol;
 }
 
 /// What every add* step reads: the typed molecule, its MMFF properties, and whether the forces are periodic.
@@ -567,12 +603,9 @@ std::vector<int> moleculeIndexOfAtoms(const RDKit::ROMol& mol) {
 
 OpenMM::System* createMMFFSystem(const RDKit::ROMol& inputMol, const MMFFOptions& options, const std::string& name) {
     checkOptions(options, name);
-    if (inputMol.getNumAtoms() == 0)
-        throw OpenMMException("Molecule " + quoted(name) + " has no atoms; createMMFFSystem needs a molecule");
     // RDKit's typer sets MMFF aromaticity on the molecule it is given: work on a copy.
     RDKit::RWMol mol(inputMol);
-    checkExplicitHydrogens(mol, name);
-    const std::unique_ptr<RDKit::MMFF::MMFFMolProperties> props = typeAtoms(mol, options.variant, name);
+    const std::unique_ptr<RDKit::MMFF::MMFFMolProperties> props = checkAndType(mol, options.variant, name);
     const TypedMolecule typed{mol, *props, options.periodic};
 
     auto system = std::make_unique<OpenMM::System>();
@@ -584,6 +617,29 @@ OpenMM::System* createMMFFSystem(const RDKit::ROMol& inputMol, const MMFFOptions
     addTorsions(*system, typed);
     addNonbonded(*system, typed, options);
     return system.release();
+}
+
+OpenMM::System* createMMFFSystemFromMolBlocks(const std::vector<std::string>& molBlocks,
+                                              const std::vector<std::string>& names, const MMFFOptions& options) {
+    if (molBlocks.empty())
+        throw OpenMMException("createMMFFSystem needs at least one molecule");
+    if (names.size() != molBlocks.size())
+        throw OpenMMException("createMMFFSystemFromMolBlocks got " + std::to_string(molBlocks.size()) +
+                              " mol blocks but " + std::to_string(names.size()) + " names; pass one name per block");
+    const std::string allNames = molBlocks.size() == 1 ? names[0] : std::to_string(molBlocks.size()) + " molecules";
+    checkOptions(options, allNames);
+    // As mrl-envgen joins an environment: the first molecule, then each further one inserted after it.
+    std::unique_ptr<RDKit::RWMol> joined;
+    for (size_t m = 0; m < molBlocks.size(); ++m) {
+        std::unique_ptr<RDKit::RWMol> mol = readMolBlock(molBlocks[m], names[m]);
+        RDKit::RWMol copy(*mol);
+        checkAndType(copy, options.variant, names[m]);
+        if (joined)
+            joined->insertMol(*mol);
+        else
+            joined = std::move(mol);
+    }
+    return createMMFFSystem(*joined, options, allNames);
 }
 
 } // namespace MRLPlugin
