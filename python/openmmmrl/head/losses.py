@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The training objectives of the force head, one loss function each (``force_loss``, ...,
 ``denoise_loss``; ``python -m openmmmrl.train --help`` describes them), and ``total_loss``, their
-weighted sum.
+weighted sum, and ``delta_loss`` for the interaction head (the Δ objective).
 
 Each loss is a sum over the batch divided by the global normalizers ``norm`` (``normalizers``: atoms,
 frames, ... of the whole global batch), so that sums over processes give global means, and by the
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .batch import Batch, Frame
-from .model import ForceHead, Model
+from .model import ForceHead, InteractionHead, InteractionModel, Model
 from .predict import Prediction, predict
 
 OBJECTIVES = ("force", "interaction", "energy", "direct_force", "contrastive", "denoise")
@@ -63,6 +63,10 @@ class Statistics:
         head.energy_scale.fill_(self.force_rms * 0.1)   # network output O(1) over ~0.1 nm
         head.force_scale.fill_(self.force_rms)
 
+    def initialize_interaction(self, head: InteractionHead):
+        """Sets the interaction head's output scale from these statistics."""
+        head.energy_scale.fill_(self.interaction_rms * 0.1)   # network output O(1) over ~0.1 nm
+
 
 def normalizers(frames: Sequence[Frame]) -> Dict[str, float]:
     """The counts the losses of a (global) batch are divided by: atoms and frames, all and with interactions."""
@@ -88,15 +92,21 @@ def interaction_loss(prediction: Prediction, batch: Batch, stats: Statistics, no
                           3 * max(norm["interaction_atoms"], 1), stats.interaction_rms)
 
 
+def interaction_energy_loss(prediction: Prediction, batch: Batch, stats: Statistics,
+                            norm: Dict[str, float]) -> torch.Tensor:
+    """Interaction energies per atom, over the frames that have them."""
+    natoms = batch.atom_counts.to(prediction.forces.dtype)
+    frames = batch.has_interaction
+    return (((prediction.interaction_energy - torch.nan_to_num(batch.interaction_energy)) / natoms)[frames]
+            ** 2).sum() / (max(norm["interaction_frames"], 1) * stats.interaction_energy_rms_per_atom ** 2)
+
+
 def energy_loss(prediction: Prediction, batch: Batch, stats: Statistics, norm: Dict[str, float]) -> torch.Tensor:
     """Total energies per atom, plus interaction energies per atom over the frames that have them."""
     natoms = batch.atom_counts.to(prediction.forces.dtype)
-    frames = batch.has_interaction
     total = (((prediction.energy - batch.total_energy) / natoms) ** 2).sum() / (
         norm["frames"] * stats.energy_rms_per_atom ** 2)
-    interaction = (((prediction.interaction_energy - torch.nan_to_num(batch.interaction_energy)) / natoms)[frames]
-                   ** 2).sum() / (max(norm["interaction_frames"], 1) * stats.interaction_energy_rms_per_atom ** 2)
-    return total + interaction
+    return total + interaction_energy_loss(prediction, batch, stats, norm)
 
 
 def direct_force_loss(prediction: Prediction, batch: Batch, stats: Statistics, norm: Dict[str, float]) -> torch.Tensor:
@@ -156,4 +166,20 @@ def total_loss(model: Model, batch: Batch, weights: Dict[str, float], stats: Sta
         "denoise": denoise_loss(model.head, batch, noise_nm, norm, generator) if on("denoise") else zero,
     }
     losses["total"] = sum(weights.get(k, 0.0) * losses[k] for k in OBJECTIVES)
+    return losses, prediction
+
+
+def delta_loss(model: InteractionModel, batch: Batch, weights: Dict[str, float], stats: Statistics,
+               norm: Dict[str, float], create_graph: bool = True) -> Tuple[Dict[str, torch.Tensor], Prediction]:
+    """The Δ objective of the interaction head: its energy and forces (-dE/dx) against the batch's target
+    interaction energies and forces (``batch.interaction_energy``, ``batch.interaction_forces``; frames
+    without them are left out), weighted by ``weights["interaction"]`` (forces) and ``weights["energy"]``
+    (energies per atom).  Returns the losses under ``total_loss``'s names (0 for the objectives that do
+    not apply) and the prediction."""
+    prediction = predict(model.head, batch, interaction=True, create_graph=create_graph)
+    zero = torch.zeros((), dtype=prediction.forces.dtype)
+    losses = dict.fromkeys(OBJECTIVES, zero)
+    losses["interaction"] = interaction_loss(prediction, batch, stats, norm)
+    losses["energy"] = interaction_energy_loss(prediction, batch, stats, norm)
+    losses["total"] = weights.get("interaction", 0.0) * losses["interaction"] + weights.get("energy", 0.0) * losses["energy"]
     return losses, prediction

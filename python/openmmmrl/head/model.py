@@ -18,6 +18,11 @@ Heads on top of the trunk:
 - ``denoise``: an equivariant vector per atom, the noise added to the coordinates (MoleculeSDE and
   MoleBLEND's denoising), in units of the noise width.
 
+``InteractionHead`` is the other model on the trunk: the intermolecular energy alone, a sum of pair
+terms over the edges between molecules, so that a molecule alone has exactly zero energy and force.  It
+corrects a force field's intermolecular energy (MMFF94 plus this head, fitted to a better method's
+labels minus MMFF94's).
+
 ``ForceHead`` bundles trunk and heads with the ``"graph/1"`` forward that ``MRLForce`` calls; it is
 what ``python -m openmmmrl.export`` scripts.  ``GraphEncoder2D`` is the 2D (bond graph) encoder of the
 2D/3D contrastive objective; it is used in training only.
@@ -30,8 +35,26 @@ import torch
 from torch import nn
 
 
+class _Settings:
+    """A dataclass of hyper-parameters that is saved as a dict next to the weights."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**values)
+
+
+#: The settings that shape the trunk; a pretrained trunk brings its own values of them.
+TRUNK_SETTINGS = ("features", "layers", "radial_basis", "cutoff_nm", "max_atomic_number")
+
+
 @dataclass
-class HeadConfig:
+class HeadConfig(_Settings):
     """Hyper-parameters of the force head (saved in checkpoints and the model file)."""
     features: int = 64
     layers: int = 3
@@ -42,15 +65,22 @@ class HeadConfig:
     graph2d_layers: int = 3       #: GIN layers of the 2D encoder
     seed: int = 0
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "HeadConfig":
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown force-head settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
-        return cls(**values)
+@dataclass
+class InteractionConfig(_Settings):
+    """Hyper-parameters of the interaction head (saved in checkpoints and the model file).  The trunk
+    settings (``TRUNK_SETTINGS``) mean what they mean in ``HeadConfig``."""
+    features: int = 64
+    layers: int = 3
+    radial_basis: int = 16
+    cutoff_nm: float = 0.5
+    max_atomic_number: int = 54
+    pair_hidden: int = 64         #: hidden width of the pair-energy MLP
+    label_set: str = "interaction"  #: what the energies it was fitted to are (e.g. "gfn2-xtb-minus-mmff94")
+    seed: int = 0
+
+    def trunk_config(self) -> HeadConfig:
+        return HeadConfig(**{k: getattr(self, k) for k in TRUNK_SETTINGS}, seed=self.seed)
 
 
 def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
@@ -132,6 +162,14 @@ def element_index(atomic_numbers: torch.Tensor, max_atomic_number: int, strict: 
     return safe, poison
 
 
+def edge_vectors(positions: torch.Tensor, edge_index: torch.Tensor,
+                 edge_shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """r_ij = x_j - x_i + shift of each edge (i, j), [E,3] nm, and its length, [E] nm (never exactly 0,
+    so that its gradient is finite)."""
+    delta = torch.index_select(positions, 0, edge_index[1]) - torch.index_select(positions, 0, edge_index[0]) + edge_shift
+    return delta, torch.sqrt((delta * delta).sum(-1) + 1e-12)
+
+
 class EquivariantTrunk(nn.Module):
     """Scalar features s[N,F] (invariant) and vector features v[N,3,F] (equivariant) of a graph."""
 
@@ -150,8 +188,7 @@ class EquivariantTrunk(nn.Module):
                 edge_index: torch.Tensor, edge_shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         z, poison = element_index(atomic_numbers, self.max_atomic_number, strict=not positions.is_cuda)
         source, target = edge_index[0], edge_index[1]
-        delta = torch.index_select(positions, 0, target) - torch.index_select(positions, 0, source) + edge_shift
-        r = torch.sqrt((delta * delta).sum(-1) + 1e-12)
+        delta, r = edge_vectors(positions, edge_index, edge_shift)
         unit = delta / r.unsqueeze(-1)
         basis = self.basis(r)
         inter = (torch.index_select(molecule_index, 0, source) != torch.index_select(molecule_index, 0, target)).to(positions.dtype)
@@ -223,10 +260,64 @@ class ForceHead(nn.Module):
         return self.atomic_energies(s, atomic_numbers).sum(), self.direct_forces(s, v)
 
 
-class ExportedHead(nn.Module):
-    """The exported ``"graph/1"`` model: ``forward`` returns the energy (kJ/mol); forces are -dE/dx."""
+class InteractionHead(nn.Module):
+    """The intermolecular energy (kJ/mol) as a sum of pair terms over the edges between molecules.
 
-    def __init__(self, head: ForceHead, metadata: str = "{}"):
+    The trunk's scalar features see every edge, inside molecules and between them.  The energy is
+
+        E = 1/2 sum over directed edges (i, j) with molecule_index[i] != molecule_index[j] of
+            MLP([s_i + s_j, s_i * s_j, rbf(r_ij)]) * envelope(r_ij) * energy_scale,
+
+    symmetric in i and j, so the sum over both directions counts each pair once.  The term of an edge
+    inside a molecule is an exact zero (``torch.where``, not a product), so the energy of a molecule with
+    no partner within ``cutoff_nm`` is exactly 0.0 and so are its forces; the envelope is exactly 0 at and
+    beyond the cutoff, with two continuous derivatives there.  No shape depends on the data, so the
+    forward runs without reading values back to the host (CUDA graphs).  ``energy_scale`` (kJ/mol per
+    unit of network output) is set from the training data before training starts.
+    """
+
+    def __init__(self, config: InteractionConfig = InteractionConfig()):
+        super().__init__()
+        torch.manual_seed(config.seed)
+        self.mrl_interface = "graph/1"
+        self.cutoff_nm = float(config.cutoff_nm)
+        self.trunk = EquivariantTrunk(config.trunk_config())
+        self.pair = _mlp(2 * config.features + config.radial_basis, config.pair_hidden, 1)
+        self.register_buffer("energy_scale", torch.ones((), dtype=torch.float64))
+
+    def atomic_energies(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
+                        edge_index: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
+        """Half of each intermolecular pair term on each of its two atoms (kJ/mol), [N]."""
+        s, _ = self.trunk(positions, atomic_numbers, molecule_index, edge_index, edge_shift)
+        source, target = edge_index[0], edge_index[1]
+        _, r = edge_vectors(positions, edge_index, edge_shift)
+        s_i, s_j = torch.index_select(s, 0, source), torch.index_select(s, 0, target)
+        term = self.pair(torch.cat([s_i + s_j, s_i * s_j, self.trunk.basis(r)], dim=-1)).squeeze(-1)
+        term = term * self.trunk.basis.envelope(r) * (0.5 * self.energy_scale.to(s.dtype))
+        between = torch.index_select(molecule_index, 0, source) != torch.index_select(molecule_index, 0, target)
+        term = torch.where(between, term, torch.zeros_like(term))
+        return torch.zeros(s.shape[0], dtype=s.dtype, device=s.device).index_add_(0, source, term)
+
+    def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
+                edge_index: torch.Tensor, edge_shift: torch.Tensor) -> torch.Tensor:
+        """The intermolecular energy (kJ/mol)."""
+        return self.atomic_energies(positions, atomic_numbers, molecule_index, edge_index, edge_shift).sum()
+
+
+class InteractionModel(nn.Module):
+    """Everything that trains in the interaction (Δ) objective: the interaction head.  Checkpoints hold its
+    ``state_dict`` (keys ``head.``), as they do ``Model``'s."""
+
+    def __init__(self, config: InteractionConfig):
+        super().__init__()
+        self.head = InteractionHead(config)
+
+
+class ExportedHead(nn.Module):
+    """The exported ``"graph/1"`` model of a ``ForceHead`` or an ``InteractionHead``: ``forward`` returns
+    the energy (kJ/mol); forces are -dE/dx."""
+
+    def __init__(self, head: nn.Module, metadata: str = "{}"):
         super().__init__()
         self.mrl_interface = "graph/1"
         self.cutoff_nm = float(head.cutoff_nm)

@@ -6,7 +6,8 @@ their numbers from ``predict``.  Units: kJ/mol, kJ/mol/nm.
 Interaction forces are -d(E(x) - E_intra(x))/dx, where E_intra is the same model on the same atoms with
 the edges between molecules removed: the intermolecular part, as force groups split it in the data.
 Both graphs go through the model together: the batch's atoms twice, the second copy with only the
-edges inside molecules.
+edges inside molecules.  An ``InteractionHead``'s energy is intermolecular by construction: its
+interaction energy and forces are its energy and forces, from one pass.
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -14,7 +15,7 @@ from typing import Optional
 import torch
 
 from .batch import Batch
-from .model import ForceHead
+from .model import ForceHead, InteractionHead
 
 
 @dataclass
@@ -33,13 +34,16 @@ def predict(model, batch: Batch, interaction: bool = True, direct: bool = False,
     """The energies and forces of ``model`` for ``batch``.
 
     ``model`` is a ``ForceHead`` (one trunk pass over all frames, per-frame energies from its atomic
-    energies) or any ``"graph/1"`` module, e.g. an exported file from ``torch.jit.load`` (one call per
+    energies), an ``InteractionHead`` (likewise; its interaction outputs are its energy and forces) or any
+    ``"graph/1"`` module, e.g. an exported file from ``torch.jit.load`` (one call per
     frame and graph; a module that also returns forces has its energy used).  ``interaction`` adds the
     interaction energy and forces, ``direct`` the direct force head's forces (ForceHead only).
     ``create_graph`` keeps the autograd graph of the forces so that a loss of them can be
     differentiated (training); without it every output is detached.
     """
     n, b = batch.positions.shape[0], batch.frames
+    intermolecular = isinstance(model, InteractionHead)
+    interaction_asked, interaction = interaction, interaction and not intermolecular
     full = batch.positions.clone().requires_grad_(True)
     inputs = [full]
     positions, numbers, molecules = full, batch.atomic_numbers, batch.molecule_index
@@ -60,6 +64,9 @@ def predict(model, batch: Batch, interaction: bool = True, direct: bool = False,
         s, v = model.trunk(positions, numbers, molecules, edges, shifts)
         atom_energy = model.atomic_energies(s, numbers)
         energies = torch.zeros(graphs, dtype=atom_energy.dtype).index_add_(0, graph, atom_energy)
+    elif intermolecular:
+        atom_energy = model.atomic_energies(positions, numbers, molecules, edges, shifts)
+        energies = torch.zeros(graphs, dtype=atom_energy.dtype).index_add_(0, graph, atom_energy)
     else:
         energies = graph_energies(model, positions, numbers, molecules, edges, shifts, graph, graphs)
     grads = torch.autograd.grad(energies.sum(), inputs, create_graph=create_graph)
@@ -68,6 +75,8 @@ def predict(model, batch: Batch, interaction: bool = True, direct: bool = False,
     if interaction:
         prediction.interaction_forces = -(grads[0] - grads[1])
         prediction.interaction_energy = energies[:b] - energies[b:]
+    elif interaction_asked and intermolecular:
+        prediction.interaction_forces, prediction.interaction_energy = prediction.forces, prediction.energy
     if direct and s is not None:
         prediction.direct_forces = model.direct_forces(s[:n], v[:n])
     if not create_graph:

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""Pretrain the equivariant force head on openmm-mrl datasets.
+"""Pretrain the equivariant force head on openmm-mrl datasets, or fit the interaction head (Δ).
 
     python -m openmmmrl.train DATA.h5 [MORE.h5 ...] --output runs/head [options]
+    python -m openmmmrl.train DATA.h5 --output runs/delta --model interaction --init runs/head/best.pt
     torchrun --nproc_per_node 2 -m openmmmrl.train DATA.h5 --output runs/head   # data parallel
 
 Objectives, each with a weight (0 turns it off):
@@ -15,6 +16,12 @@ Objectives, each with a weight (0 turns it off):
   --denoise       predict the Gaussian noise added to the coordinates (MoleculeSDE, MoleBLEND)
 Each loss is normalized by the variance of its target over the training set, so weights are
 comparable.
+
+--model interaction fits the interaction head instead (the Δ objective): its energy, intermolecular by
+construction (exactly 0 for a molecule alone), and its forces -dE/dx, against the frames' interaction
+energies and forces, weighted by --energy and --interaction (the other objectives do not apply).
+--init CHECKPOINT starts the trunk from a trained checkpoint's (pretrain, then fine-tune); the trunk
+settings (features, layers, radial basis, cutoff) are then the checkpoint's, and the pair head is new.
 
 Frames are split by central molecule (its SMILES): no validation or test solute is seen in training.
 The output directory gets split.json, checkpoint.pt (every epoch), best.pt (lowest validation
@@ -38,10 +45,11 @@ import torch
 import torch.distributed as dist
 
 from .batch import Batch, Frame, load_frames, make_batch, split_groups
-from .losses import OBJECTIVES, Statistics, normalizers, total_loss
-from .model import HeadConfig, Model
+from .export import with_pretrained_trunk
+from .losses import OBJECTIVES, Statistics, delta_loss, normalizers, total_loss
+from .model import HeadConfig, InteractionConfig, InteractionHead, InteractionModel, Model
 from .plots import loss_curves, parity
-from .predict import predict
+from .predict import Prediction, predict
 
 
 @dataclass
@@ -113,21 +121,41 @@ def _sum_gradients(model: torch.nn.Module, world: Distributed):
 
 def losses_of(model: Model, batch: Batch, options: TrainOptions, stats: Statistics, norm: Dict[str, float],
               generator: Optional[torch.Generator] = None, create_graph: bool = True):
-    """``losses.total_loss`` with the weights and settings of ``options``: (losses, prediction)."""
+    """``losses.total_loss`` with the weights and settings of ``options`` (``losses.delta_loss`` for an
+    ``InteractionModel``): (losses, prediction)."""
+    if isinstance(model.head, InteractionHead):
+        return delta_loss(model, batch, options.weights, stats, norm, create_graph=create_graph)
     return total_loss(model, batch, options.weights, stats, norm, noise_nm=options.noise_nm,
                       temperature=options.temperature, generator=generator, create_graph=create_graph)
 
 
+#: The forces each kind of model predicts (``force_columns``), with their names in plots.
+FORCE_KINDS = {"force": "total forces", "interaction_force": "interaction forces", "direct_force": "direct force head"}
+
+
+def force_kinds(model) -> List[str]:
+    """The kinds of force (keys of ``FORCE_KINDS``) that ``model`` (a ``Model`` or ``InteractionModel``) predicts."""
+    return ["interaction_force"] if isinstance(model.head, InteractionHead) else list(FORCE_KINDS)
+
+
+def force_columns(model, p: Prediction, batch: Batch) -> List[Tuple[str, torch.Tensor, torch.Tensor]]:
+    """(kind, predicted, reference) for each of ``force_kinds(model)``; interaction forces only over the
+    frames that have them."""
+    mask = batch.has_interaction[batch.graph_index]
+    columns = {"force": (p.forces, batch.total_forces), "direct_force": (p.direct_forces, batch.total_forces),
+               "interaction_force": (p.interaction_forces[mask], batch.interaction_forces[mask])}
+    return [(kind, *columns[kind]) for kind in force_kinds(model)]
+
+
 def force_parity_arrays(model: Model, frames: Sequence[Frame], batch_size: int = 32) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
     """(reference, predicted) force components over frames, for ``plots.parity``: total forces,
-    interaction forces and the direct force head's forces."""
-    columns = {"total forces": ([], []), "interaction forces": ([], []), "direct force head": ([], [])}
+    interaction forces and the direct force head's forces (an interaction head: interaction forces)."""
+    columns = {FORCE_KINDS[kind]: ([], []) for kind in force_kinds(model)}
     for start in range(0, len(frames), batch_size):
         batch = make_batch(frames[start:start + batch_size], model.head.cutoff_nm)
         p = predict(model.head, batch, interaction=True, direct=True)
-        for name, predicted, reference in (("total forces", p.forces, batch.total_forces),
-                                           ("interaction forces", p.interaction_forces, batch.interaction_forces),
-                                           ("direct force head", p.direct_forces, batch.total_forces)):
+        for kind, predicted, reference in force_columns(model, p, batch):
+            name = FORCE_KINDS[kind]
             columns[name][0].append(reference.numpy())
             columns[name][1].append(predicted.numpy())
     return {name: (np.concatenate(a), np.concatenate(b)) for name, (a, b) in columns.items()}
@@ -138,12 +166,13 @@ def evaluate_frames(model: Model, frames: Sequence[Frame], options: TrainOptions
     """Losses and force/energy errors over frames (each process takes a share; sums are combined).
 
     Returns mean losses per objective and force MAE/RMSE (kJ/mol/nm), also relative to the RMS of the
-    reference forces, for total, interaction and direct forces, and energy MAE per atom (kJ/mol)."""
+    reference forces, for total, interaction and direct forces (an interaction model: interaction forces
+    only), and energy MAE per atom (kJ/mol)."""
     world = world or Distributed(single=True)
     mine = world.share(frames)
     losses = list(OBJECTIVES) + ["total"]
     # Error sums, named: (MAE sum, squared-error sum, reference squared sum) per kind of force.
-    errors = ["force", "interaction_force", "direct_force"]
+    errors = force_kinds(model)
     names = ([f"loss_{k}" for k in losses] + [f"{k}_{s}" for k in errors for s in ("abs", "sq", "ref")]
              + ["energy_abs", "interaction_energy_abs"])
     sums = dict.fromkeys(names, 0.0)
@@ -155,11 +184,7 @@ def evaluate_frames(model: Model, frames: Sequence[Frame], options: TrainOptions
         out, p = losses_of(model, batch, options, stats, norm_all, generator, create_graph=False)
         for k in losses:
             sums[f"loss_{k}"] += float(out[k].detach())
-        mask = batch.has_interaction[batch.graph_index]
-        for kind, predicted, reference in (
-                ("force", p.forces, batch.total_forces),
-                ("interaction_force", p.interaction_forces[mask], batch.interaction_forces[mask]),
-                ("direct_force", p.direct_forces, batch.total_forces)):
+        for kind, predicted, reference in force_columns(model, p, batch):
             sums[f"{kind}_abs"] += float((predicted - reference).abs().sum())
             sums[f"{kind}_sq"] += float(((predicted - reference) ** 2).sum())
             sums[f"{kind}_ref"] += float((reference ** 2).sum())
@@ -177,7 +202,8 @@ def evaluate_frames(model: Model, frames: Sequence[Frame], options: TrainOptions
         if kind != "direct_force":
             result[f"{kind}_rms_reference"] = math.sqrt(sums[f"{kind}_ref"] / components)
             result[f"{kind}_rmse_relative"] = result[f"{kind}_rmse"] / max(result[f"{kind}_rms_reference"], 1e-12)
-    result["energy_mae_per_atom"] = sums["energy_abs"] / norm_all["frames"]
+    if "force" in errors:
+        result["energy_mae_per_atom"] = sums["energy_abs"] / norm_all["frames"]
     result["interaction_energy_mae_per_atom"] = sums["interaction_energy_abs"] / max(norm_all["interaction_frames"], 1)
     return result
 
@@ -254,8 +280,8 @@ def fit(model: Model, train: Sequence[Frame], validation: Sequence[Frame], optio
         best = min(best, score)
         if show:
             print(f"epoch {epoch + 1}/{options.epochs}: train loss {sums['total']:.4f}"
-                  + (f", validation loss {val['loss_total']:.4f}, force MAE {val['force_mae']:.1f} kJ/mol/nm "
-                     f"(interaction {val['interaction_force_mae']:.2f})" if val else "")
+                  + (f", validation loss {val['loss_total']:.4f}, force MAE {val.get('force_mae', math.nan):.1f} "
+                     f"kJ/mol/nm (interaction {val['interaction_force_mae']:.2f})" if val else "")
                   + f", {record['seconds']:.1f} s", file=sys.stderr, flush=True)
         if output and world.rank == 0:
             checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
@@ -291,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=c.layers, help=f"message-passing layers (default {c.layers})")
     p.add_argument("--cutoff-nm", type=float, default=c.cutoff_nm, help=f"interaction cutoff, nm (default {c.cutoff_nm})")
     p.add_argument("--radial-basis", type=int, default=c.radial_basis, help=f"radial basis functions (default {c.radial_basis})")
+    p.add_argument("--model", choices=("force", "interaction"), default="force",
+                   help="force: the force head (default); interaction: the interaction head, the Δ objective")
+    p.add_argument("--init", metavar="CHECKPOINT", help="start the trunk from this checkpoint of python -m openmmmrl.train "
+                   "(its trunk settings replace --features, --layers, --radial-basis, --cutoff-nm)")
+    p.add_argument("--label-set", default=InteractionConfig.label_set,
+                   help=f"--model interaction: the name of the labels it learns, kept in the model file "
+                        f"(default {InteractionConfig.label_set})")
     p.add_argument("--stop-after", type=int, default=0, metavar="EPOCHS",
                    help="stop after this many epochs in total (the schedule still spans --epochs); rerun to go on, "
                         "e.g. on a time-limited queue")
@@ -313,8 +346,17 @@ def main(argv=None):
                            final_learning_rate=args.final_lr, seed=args.seed,
                            validation_fraction=args.validation_fraction, test_fraction=args.test_fraction,
                            noise_nm=args.noise_nm, weights={k: getattr(args, k) for k in OBJECTIVES})
-    config = HeadConfig(features=args.features, layers=args.layers, cutoff_nm=args.cutoff_nm,
-                        radial_basis=args.radial_basis, seed=args.seed)
+    trunk = dict(features=args.features, layers=args.layers, cutoff_nm=args.cutoff_nm, radial_basis=args.radial_basis,
+                 seed=args.seed)
+    model_class = InteractionModel if args.model == "interaction" else Model
+    config = (InteractionConfig(**trunk, pair_hidden=args.features, label_set=args.label_set)
+              if args.model == "interaction" else HeadConfig(**trunk))
+    model = None
+    if args.init:
+        try:
+            model, config = with_pretrained_trunk(model_class, config, args.init)
+        except (FileNotFoundError, ValueError, RuntimeError) as error:
+            raise SystemExit(f"--init: {error}")
     world = Distributed()
     os.makedirs(args.output, exist_ok=True)
     checkpoint_path = os.path.join(args.output, "checkpoint.pt")
@@ -323,7 +365,8 @@ def main(argv=None):
         state = torch.load(checkpoint_path, weights_only=False)
         mine = dict(options.__dict__, epochs=None)
         theirs = dict(state["options"], epochs=None)
-        if mine != theirs or state["config"] != config.to_dict() or state["data"] != [os.path.abspath(p) for p in args.data]:
+        if (mine != theirs or state["config"] != config.to_dict() or state.get("kind", "force") != args.model
+                or state["data"] != [os.path.abspath(p) for p in args.data]):
             raise SystemExit(f"{checkpoint_path} was written with other data or settings; rerun with the same "
                              f"ones to resume, or add --overwrite to start again")
         if world.rank == 0:
@@ -348,10 +391,14 @@ def main(argv=None):
         print(f"{len(frames)} frames: {len(parts['train'])} train, {len(parts['validation'])} validation, "
               f"{len(parts['test'])} test ({len(split['train'])}/{len(split['validation'])}/{len(split['test'])} "
               f"central molecules); {world.world} process(es)", file=sys.stderr)
-    model = Model(config)
-    stats.initialize(model.head)
-    extra = {"options": dict(options.__dict__), "config": config.to_dict(), "statistics": stats.to_dict(),
-             "split": split, "data": [os.path.abspath(p) for p in args.data]}
+    model = model or model_class(config)
+    if args.model == "interaction":
+        stats.initialize_interaction(model.head)
+    else:
+        stats.initialize(model.head)
+    extra = {"kind": args.model, "options": dict(options.__dict__), "config": config.to_dict(),
+             "statistics": stats.to_dict(), "split": split, "data": [os.path.abspath(p) for p in args.data],
+             "init": os.path.abspath(args.init) if args.init else None}
     history = fit(model, parts["train"], parts["validation"], options, stats, args.output, state, args.quiet, extra,
                   args.stop_after)
     if world.rank == 0 and history and history[-1]["epoch"] == options.epochs:
