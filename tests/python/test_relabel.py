@@ -131,3 +131,33 @@ def test_bad_arguments(tmp_path, head_data):
     assert result.returncode != 0 and "does not exist" in result.stderr
     result = relabel(head_data, "--output", tmp_path / "o.h5", "--frames-per-record", 0, check=False)
     assert result.returncode != 0 and "--frames-per-record must be at least 1" in result.stderr
+
+
+def test_correction_targets_and_training_from_a_label_set(tmp_path, head_data):
+    """load_frames(delta_of=...) gives label − MMFF94 interaction targets; a correction head trains on them."""
+    from openmmmrl.head.batch import load_frames
+    out = tmp_path / "xtb.h5"
+    relabel(head_data, "--output", out, "--frames-per-record", 2)
+    frames = load_frames([str(out)], delta_of="gfn2")
+    with Dataset(out) as ds:
+        want = [(rec.labels["gfn2"]["interaction_energy"][j] - rec.interaction_energy[j],
+                 rec.labels["gfn2"]["interaction_forces"][j].astype(float) - rec.interaction_forces[j])
+                for rec in ds.records() for j in range(rec.num_frames)]
+    assert len(frames) == len(want) == 20
+    for frame, (energy, forces) in zip(frames, want):
+        assert frame.interaction_energy == pytest.approx(energy, rel=1e-12)
+        np.testing.assert_allclose(frame.interaction_forces, forces, rtol=1e-6, atol=1e-4)
+    with pytest.raises(ValueError, match="has no label set 'dft'"):
+        load_frames([str(out)], delta_of="dft")
+    run = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "openmmmrl.train", str(out), "--output", str(run), "--model",
+                             "interaction", "--delta-of", "gfn2", "--epochs", "2", "--batch-size", "4",
+                             "--features", "8", "--layers", "1", "--quiet"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    model = tmp_path / "head.pt"
+    result = subprocess.run([sys.executable, "-m", "openmmmrl.export", str(run / "best.pt"), "--output", str(model)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    import torch
+    metadata = json.loads(torch.jit.load(str(model)).mrl_metadata)
+    assert metadata["label_set"] == "gfn2-minus-mmff94" and metadata["energy"] == "intermolecular"

@@ -49,14 +49,21 @@ def split_key(record, path: str) -> str:
     return ".".join(sorted(central)) or record.pair_id or f"{path}:{record.key}"
 
 
-def load_frames(paths: Sequence[str]) -> List[Frame]:
-    """Every frame of the given dataset files, in file and record order."""
+def load_frames(paths: Sequence[str], delta_of: Optional[str] = None) -> List[Frame]:
+    """Every frame of the given dataset files, in file and record order.
+
+    ``delta_of``: the name of a label set (dataset format v2, e.g. "gfn2"): each frame's interaction energy
+    and forces become that label set's minus the file's own (e.g. GFN2-xTB − MMFF94), the targets of a
+    correction head; every file must carry the label set."""
     frames: List[Frame] = []
     environment = 0
     for path in paths:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such dataset; make one with mrl-envgen build (see --help)")
         with Dataset(path) as data:
+            if delta_of is not None and delta_of not in data.label_sets:
+                raise ValueError(f"{path} has no label set {delta_of!r} (it has {sorted(data.label_sets) or 'none'}); "
+                                 f"add one with python -m openmmmrl.relabel")
             records = {r.key: r for r in data.records()} if len(data) else {}
             last = None
             for f in data.iter_frames():
@@ -71,6 +78,11 @@ def load_frames(paths: Sequence[str]) -> List[Frame]:
                         bonds=f["bonds"].astype(np.int64).reshape(-1, 2),
                         bond_orders=f["bond_orders"].astype(np.float32))
                 box = np.asarray(f["box"], np.float32)
+                if delta_of is not None:
+                    labels = f["labels"][delta_of]
+                    f["interaction_energy"] = float(labels["interaction_energy"]) - float(f["interaction_energy"])
+                    f["interaction_forces"] = (np.asarray(labels["interaction_forces"], np.float64)
+                                               - np.asarray(f["interaction_forces"], np.float64))
                 frames.append(Frame(environment=environment - 1, group=group, source=f"{path}:{f['key']}",
                                     positions=np.asarray(f["positions"], np.float32),
                                     box=box if np.any(box) else None,

@@ -321,6 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="force: the force head (default); interaction: the interaction head, the Δ objective")
     p.add_argument("--init", metavar="CHECKPOINT", help="start the trunk from this checkpoint of python -m openmmmrl.train "
                    "(its trunk settings replace --features, --layers, --radial-basis, --cutoff-nm)")
+    p.add_argument("--delta-of", default=None, metavar="LABEL_SET",
+                   help="--model interaction: learn the label set's interaction energies and forces minus the "
+                        "dataset's own (e.g. gfn2: GFN2-xTB − MMFF94); the model file's label set becomes "
+                        "LABEL_SET-minus-<force field>")
     p.add_argument("--label-set", default=InteractionConfig.label_set,
                    help=f"--model interaction: the name of the labels it learns, kept in the model file "
                         f"(default {InteractionConfig.label_set})")
@@ -331,6 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default cpu); only cpu is supported by this version")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def _force_field(paths) -> str:
+    """The force field of the datasets' own labels, lowercase without spaces (e.g. "mmff94")."""
+    from ..data import Dataset
+    with Dataset(paths[0]) as data:
+        return (data.attributes.get("force_field") or "own").lower().replace(" ", "-")
 
 
 def main(argv=None):
@@ -349,7 +360,10 @@ def main(argv=None):
     trunk = dict(features=args.features, layers=args.layers, cutoff_nm=args.cutoff_nm, radial_basis=args.radial_basis,
                  seed=args.seed)
     model_class = InteractionModel if args.model == "interaction" else Model
-    config = (InteractionConfig(**trunk, pair_hidden=args.features, label_set=args.label_set)
+    if args.delta_of is not None and args.model != "interaction":
+        raise SystemExit("--delta-of trains a correction: use it with --model interaction")
+    label_set = args.label_set if args.delta_of is None else f"{args.delta_of}-minus-{_force_field(args.data)}"
+    config = (InteractionConfig(**trunk, pair_hidden=args.features, label_set=label_set)
               if args.model == "interaction" else HeadConfig(**trunk))
     model = None
     if args.init:
@@ -377,7 +391,7 @@ def main(argv=None):
                 os.remove(os.path.join(args.output, name))
     world.barrier()
     try:
-        frames = load_frames(args.data)
+        frames = load_frames(args.data, delta_of=args.delta_of)
         split = split_groups([f.group for f in frames], options.seed, options.validation_fraction,
                              options.test_fraction)
     except (OSError, ValueError) as error:
