@@ -98,5 +98,5 @@ def test_one_version():
 @pytest.mark.parametrize("command", ["mrl-train", "mrl-export", "mrl-evaluate", "mrl-relabel"])
 def test_console_commands(command):
     path = os.path.join(os.path.dirname(sys.executable), command)
-    result = subprocess.run([path, "--help"], capture_output=True, text=True)
+    result = subprocess.run([path, "--help"], capture_output=True, text=True, encoding="utf-8")
     assert result.returncode == 0 and "usage:" in result.stdout, result.stderr

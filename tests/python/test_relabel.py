@@ -22,7 +22,8 @@ BOHR = 0.0529177210903  # nm
 
 def relabel(*args, check=True):
     command = [sys.executable, "-m", "openmmmrl.relabel", *map(str, args), "--quiet"]
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(command, capture_output=True, text=True, encoding="utf-8",
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -80,22 +81,27 @@ def test_labels_equal_direct_tblite_calls(tmp_path, head_data):
 
 def test_sigkill_resume_loses_and_duplicates_nothing(tmp_path, head_data):
     reference = tmp_path / "reference.h5"
-    relabel(head_data, "--output", reference, "--frames-per-record", 1)
+    relabel(head_data, "--output", reference, "--frames-per-record", 2)
     out = tmp_path / "killed.h5"
+    journal = tmp_path / "killed.h5.journal"
     command = [sys.executable, "-m", "openmmmrl.relabel", str(head_data), "--output", str(out),
-               "--frames-per-record", "1", "--quiet"]
+               "--frames-per-record", "2", "--quiet"]
     kills = 0
-    for delay in (1.5, 2.5, 3.5):
+    for entries in (1, 2, 3):  # kill once `entries` more records are durable in the journal, mid-run
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
+        done_before = len(os.listdir(journal)) if journal.exists() else 0
+        deadline = time.time() + 120
+        while process.poll() is None and time.time() < deadline:
+            if journal.exists() and len([n for n in os.listdir(journal) if n.endswith(".h5")]) >= done_before + entries:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.01)
         process.wait()
-    assert kills >= 1
-    relabel(head_data, "--output", out, "--frames-per-record", 1)  # resume to the end
+    assert kills >= 2
+    relabel(head_data, "--output", out, "--frames-per-record", 2)  # resume to the end
     with Dataset(reference) as want, Dataset(out) as got:
-        assert got.keys() == want.keys() and len(got.keys()) == len(set(got.keys()))
+        assert got.keys() == want.keys() and len(got.keys()) == len(set(got.keys())) == 10
         for key in want.keys():
             a, b = got.record(key).labels["gfn2"], want.record(key).labels["gfn2"]
             for field in a:
@@ -152,11 +158,12 @@ def test_correction_targets_and_training_from_a_label_set(tmp_path, head_data):
     run = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "openmmmrl.train", str(out), "--output", str(run), "--model",
                              "interaction", "--delta-of", "gfn2", "--epochs", "2", "--batch-size", "4",
-                             "--features", "8", "--layers", "1", "--quiet"], capture_output=True, text=True)
+                             "--features", "8", "--layers", "1", "--quiet"], capture_output=True, text=True,
+                            encoding="utf-8")
     assert result.returncode == 0, result.stderr
     model = tmp_path / "head.pt"
     result = subprocess.run([sys.executable, "-m", "openmmmrl.export", str(run / "best.pt"), "--output", str(model)],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, encoding="utf-8")
     assert result.returncode == 0, result.stderr
     import torch
     metadata = json.loads(torch.jit.load(str(model)).mrl_metadata)

@@ -157,3 +157,17 @@ def test_usage_errors_name_the_problem(head_data, tmp_path):
     result = subprocess.run([sys.executable, "-m", "openmmmrl.export", str(tmp_path / "none.pt"), "--output",
                              str(tmp_path / "m.pt")], capture_output=True, encoding="utf-8", errors="replace", env=ENV)
     assert result.returncode != 0 and "no such checkpoint" in result.stderr
+
+
+def test_scaffold_split_keeps_ring_systems_out_of_training():
+    from openmmmrl.head.batch import scaffold_of
+    groups = ["c1ccccc1O", "c1ccccc1N", "c1ccccc1C(=O)O", "C1CCCCC1O", "C1CCCCC1N", "c1ccncc1C", "c1ccncc1O",
+              "CCO", "CCCO", "CC(=O)N", "c1ccc2ccccc2c1", "c1ccc2ccccc2c1O"]
+    split = split_groups(groups, seed=3, validation=0.2, test=0.25, by_scaffold=True)
+    assert sorted(split["test"] + split["validation"] + split["train"]) == sorted(groups)
+    test_scaffolds = {scaffold_of(g) for g in split["test"]}
+    assert len(split["test"]) >= 3
+    assert not test_scaffolds & {scaffold_of(g) for g in split["train"] + split["validation"]}
+    assert scaffold_of("c1ccccc1O") == scaffold_of("c1ccccc1N") == "c1ccccc1"
+    assert scaffold_of("CCO") == "acyclic:CCO"
+    assert split == split_groups(groups[::-1], seed=3, validation=0.2, test=0.25, by_scaffold=True)

@@ -96,22 +96,55 @@ def load_frames(paths: Sequence[str], delta_of: Optional[str] = None) -> List[Fr
     return frames
 
 
-def split_groups(groups: Sequence[str], seed: int, validation: float, test: float) -> Dict[str, List[str]]:
+def scaffold_of(group: str) -> str:
+    """The Bemis-Murcko scaffold of a group's central molecules (a split key: SMILES joined by "."); a group
+    without ring systems, or whose key is not SMILES, is a scaffold of its own."""
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+    RDLogger.DisableLog("rdApp.*")
+    mol = Chem.MolFromSmiles(group)
+    scaffold = MurckoScaffold.MurckoScaffoldSmiles(mol=mol) if mol is not None else ""
+    return scaffold or f"acyclic:{group}"
+
+
+def split_groups(groups: Sequence[str], seed: int, validation: float, test: float,
+                 by_scaffold: bool = False) -> Dict[str, List[str]]:
     """Assigns each group (central molecule) to train, validation or test, deterministically for a seed.
 
     Groups are ordered by a hash of (seed, group) and cut at the fractions; validation and test get at
-    least one group each when there are three or more groups.
+    least one group each when there are three or more groups.  With ``by_scaffold``, the test set is
+    made of whole scaffolds (``scaffold_of``; ordered by a hash of (seed, scaffold) and taken until they
+    hold the test fraction of the groups), so that no test molecule shares its ring system with a
+    training molecule; validation is then cut from the other groups as before.
     """
     unique = sorted(set(groups))
-    order = sorted(unique, key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
-    n = len(order)
+    n = len(unique)
     n_test = max(1 if n >= 3 and test > 0 else 0, int(round(test * n)))
     n_val = max(1 if n >= 3 and validation > 0 else 0, int(round(validation * n)))
     if n_test + n_val >= n:
         raise ValueError(f"{n} molecule groups cannot be split into train, validation ({validation}) and test "
                          f"({test}) with at least one training group; use more pairs or smaller fractions")
-    return {"test": sorted(order[:n_test]), "validation": sorted(order[n_test:n_test + n_val]),
-            "train": sorted(order[n_test + n_val:])}
+
+    def order(items, salt=""):
+        return sorted(items, key=lambda g: hashlib.sha256(f"{seed}:{salt}{g}".encode()).hexdigest())
+
+    if by_scaffold:
+        members: Dict[str, List[str]] = {}
+        for group in unique:
+            members.setdefault(scaffold_of(group), []).append(group)
+        test_groups: List[str] = []
+        for scaffold in order(members, "scaffold:"):
+            if len(test_groups) >= n_test:
+                break
+            test_groups += members[scaffold]
+        rest = order([g for g in unique if g not in set(test_groups)])
+        if n_val >= len(rest):
+            raise ValueError(f"the scaffold split leaves {len(rest)} groups for training and validation; use more "
+                             f"pairs or smaller fractions")
+        return {"test": sorted(test_groups), "validation": sorted(rest[:n_val]), "train": sorted(rest[n_val:])}
+    ordered = order(unique)
+    return {"test": sorted(ordered[:n_test]), "validation": sorted(ordered[n_test:n_test + n_val]),
+            "train": sorted(ordered[n_test + n_val:])}
 
 
 def neighbor_edges(positions: torch.Tensor, box: Optional[torch.Tensor], cutoff_nm: float):

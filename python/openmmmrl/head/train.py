@@ -64,6 +64,7 @@ class TrainOptions:
     seed: int = 1
     validation_fraction: float = 0.1
     test_fraction: float = 0.15
+    test_split: str = "molecule"    #: "molecule": test groups by central molecule; "scaffold": whole scaffolds
     noise_nm: float = 0.01          #: denoising noise width (nm)
     temperature: float = 0.1        #: InfoNCE temperature
     weights: Dict[str, float] = field(default_factory=lambda: {
@@ -321,9 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="force: the force head (default); interaction: the interaction head, the Δ objective")
     p.add_argument("--init", metavar="CHECKPOINT", help="start the trunk from this checkpoint of python -m openmmmrl.train "
                    "(its trunk settings replace --features, --layers, --radial-basis, --cutoff-nm)")
+    p.add_argument("--test-split", choices=["molecule", "scaffold"], default="molecule",
+                   help="the held-out test set: whole central molecules (default), or whole Bemis-Murcko "
+                        "scaffolds (no test molecule shares its ring system with a training one)")
     p.add_argument("--delta-of", default=None, metavar="LABEL_SET",
                    help="--model interaction: learn the label set's interaction energies and forces minus the "
-                        "dataset's own (e.g. gfn2: GFN2-xTB − MMFF94); the model file's label set becomes "
+                        "dataset's own (e.g. gfn2: GFN2-xTB minus MMFF94); the model file's label set becomes "
                         "LABEL_SET-minus-<force field>")
     p.add_argument("--label-set", default=InteractionConfig.label_set,
                    help=f"--model interaction: the name of the labels it learns, kept in the model file "
@@ -356,6 +360,7 @@ def main(argv=None):
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                            final_learning_rate=args.final_lr, seed=args.seed,
                            validation_fraction=args.validation_fraction, test_fraction=args.test_fraction,
+                           test_split=args.test_split,
                            noise_nm=args.noise_nm, weights={k: getattr(args, k) for k in OBJECTIVES})
     trunk = dict(features=args.features, layers=args.layers, cutoff_nm=args.cutoff_nm, radial_basis=args.radial_basis,
                  seed=args.seed)
@@ -393,7 +398,7 @@ def main(argv=None):
     try:
         frames = load_frames(args.data, delta_of=args.delta_of)
         split = split_groups([f.group for f in frames], options.seed, options.validation_fraction,
-                             options.test_fraction)
+                             options.test_fraction, by_scaffold=options.test_split == "scaffold")
     except (OSError, ValueError) as error:
         raise SystemExit(f"error: {error}")
     parts = {name: [f for f in frames if f.group in set(groups)] for name, groups in split.items()}
