@@ -21,6 +21,7 @@ from ._version import __version__
 _LAZY = {
     "MRLForce": "._plugin",
     "createMMFFSystem": ".mmff",
+    "moleculesFromRecord": ".mmff",
     "DatasetReporter": ".reporter",
     "Dataset": ".data",
     "DatasetWriter": ".data",

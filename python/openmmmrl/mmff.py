@@ -15,7 +15,7 @@ from rdkit import Chem
 
 from . import mmff_core
 
-__all__ = ["createMMFFSystem"]
+__all__ = ["createMMFFSystem", "moleculesFromRecord"]
 
 
 def _nanometers(value, name):
@@ -111,3 +111,50 @@ def createMMFFSystem(molecules, variant="MMFF94", periodic=False, cutoff=1.0 * u
     options.switchWidthNm = _nanometers(switchWidth, "switchWidth")
     options.dielectric = float(dielectric)
     return mmff_core.createMMFFSystemFromMolBlocks(blocks, names, options)
+
+
+def moleculesFromRecord(record, frame: int = 0):
+    """The RDKit molecules of a dataset record (an ``openmmmrl.data.Record`` of an MMFF94 environment), in the
+    record's order, with the frame's coordinates: one Mol per molecule, atoms in the record's order, from the
+    record's elements, formal charges, bonds and bond orders (1, 1.5 aromatic, 2, 3).  The atoms of each
+    molecule must be contiguous (as ``mrl-envgen`` writes them), so that
+    ``createMMFFSystem(moleculesFromRecord(record))`` numbers its particles as the record does."""
+    import numpy as np
+    from rdkit import Geometry
+    record = record.normalized()
+    molecule = np.asarray(record.molecule_index)
+    if len(molecule) and np.any(np.diff(molecule) < 0) or len(np.unique(molecule)) != record.num_molecules:
+        raise ValueError(f"record {record.key!r}: the atoms of each molecule must be contiguous and in molecule "
+                         f"order to rebuild the molecules in the record's atom order")
+    if np.any(record.bond_orders == 0):
+        raise ValueError(f"record {record.key!r} has bonds of unknown order (0): its molecules cannot be rebuilt "
+                         f"for MMFF94 (carved records have no bond orders)")
+    bond_types = {1.0: Chem.BondType.SINGLE, 1.5: Chem.BondType.AROMATIC, 2.0: Chem.BondType.DOUBLE,
+                  3.0: Chem.BondType.TRIPLE}
+    positions_angstrom = np.asarray(record.positions[frame], np.float64) * 10.0
+    molecules = []
+    for m in range(record.num_molecules):
+        atoms = np.flatnonzero(molecule == m)
+        first = int(atoms[0])
+        editable = Chem.RWMol()
+        for a in atoms:
+            atom = Chem.Atom(int(record.atomic_numbers[a]))
+            atom.SetFormalCharge(int(record.formal_charges[a]))
+            atom.SetNoImplicit(True)
+            editable.AddAtom(atom)
+        for (a, b), order in zip(record.bonds, record.bond_orders):
+            if molecule[a] == m:
+                bond = bond_types[float(order)]
+                editable.AddBond(int(a) - first, int(b) - first, bond)
+                if bond == Chem.BondType.AROMATIC:
+                    editable.GetBondBetweenAtoms(int(a) - first, int(b) - first).SetIsAromatic(True)
+                    editable.GetAtomWithIdx(int(a) - first).SetIsAromatic(True)
+                    editable.GetAtomWithIdx(int(b) - first).SetIsAromatic(True)
+        conformer = Chem.Conformer(len(atoms))
+        for k, a in enumerate(atoms):
+            conformer.SetAtomPosition(k, Geometry.Point3D(*positions_angstrom[a]))
+        mol = editable.GetMol()
+        mol.AddConformer(conformer, assignId=True)
+        Chem.SanitizeMol(mol)
+        molecules.append(mol)
+    return molecules

@@ -296,3 +296,29 @@ def test_both_rdkit_builds_in_one_process(first):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["16"]
+
+
+def test_molecules_from_record_rebuild_the_environment(tmp_path):
+    """moleculesFromRecord gives the record's molecules in its atom order (aromatic and charged ones included):
+    createMMFFSystem of them gives the recorded MMFF94 energy at the recorded positions."""
+    from openmmmrl import moleculesFromRecord
+    from openmmmrl.data import Dataset
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("central,partner,id\nc1ccncc1,CC(=O)[O-],pyridine-acetate\n")
+    out = tmp_path / "envs.h5"
+    result = subprocess.run([str(ENVGEN), "build", str(pairs), "--output", str(out), "--seed", "5", "--quiet",
+                             "--equilibration", "50", "--steps", "40", "--interval", "20", "--copies", "2"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    with Dataset(out) as ds:
+        record = ds.record(0)
+    molecules = moleculesFromRecord(record, frame=1)
+    assert [m.GetNumAtoms() for m in molecules] == [int((record.molecule_index == k).sum()) for k in range(3)]
+    assert sum(a.GetFormalCharge() for m in molecules for a in m.GetAtoms()) == int(record.formal_charges.sum()) == -2
+    assert Chem.MolToSmiles(Chem.RemoveHs(molecules[0])) == "c1ccncc1"
+    x = record.positions[1].astype(float)
+    np.testing.assert_allclose(np.concatenate([m.GetConformer().GetPositions() for m in molecules]) / 10, x,
+                               atol=1e-12)
+    energy, forces = openmm_energy_forces(createMMFFSystem(molecules), x)
+    slack = float32_bound(x, record.total_forces[1])
+    assert abs(energy - record.total_energy[1]) <= TOLERANCE * abs(record.total_energy[1]) + slack
