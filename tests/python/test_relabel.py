@@ -49,6 +49,10 @@ def test_labels_equal_direct_tblite_calls(tmp_path, head_data):
     summary = json.loads(relabel(head_data, "--output", out, "--max-records", 2, "--frames-per-record", 2).stdout)
     assert summary["records_written"] == 2 and summary["frames_labelled"] == 4
     assert digest(head_data) == before  # the input is never modified
+    envgen = os.path.join(os.path.dirname(sys.executable), "mrl-envgen")
+    inspect = subprocess.run([envgen, "inspect", str(out), "--json"], capture_output=True, text=True, encoding="utf-8")
+    assert inspect.returncode == 0, inspect.stderr
+    assert json.loads(inspect.stdout)["label_sets"]["gfn2"].startswith("GFN2-xTB (tblite ")
     with Dataset(head_data) as source, Dataset(out) as ds:
         assert ds.label_sets["gfn2"].startswith("GFN2-xTB (tblite ") and ds.attributes["format_version"] == 2
         assert ds.keys() == source.keys()[:2]

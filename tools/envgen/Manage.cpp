@@ -120,6 +120,10 @@ void printJson(const std::string& path, const DatasetReader& reader, const Datas
         .set("skip_reasons", reasonCounts.str(0))
         .set("unfolded_journal", s.journal ? "true" : "false")
         .set("options", attributes.optionsJson.empty() ? "{}" : attributes.optionsJson);
+    JsonObject labelSets;
+    for (const auto& [name, method] : attributes.labelSets)
+        labelSets.setString(name, method);
+    summary.set("label_sets", labelSets.str(0));
     std::printf("%s\n", summary.str().c_str());
 }
 
@@ -131,6 +135,8 @@ void printText(const std::string& path, const DatasetReader& reader, const Datas
     std::printf("  force field    %s, %.1f K, time step %.4g ps, seed %lld\n", attributes.forceField.c_str(),
                 attributes.temperatureK, attributes.timestepPs, attributes.seed);
     std::printf("  interaction    %s\n", attributes.interactionForces.c_str());
+    for (const auto& [name, method] : attributes.labelSets)
+        std::printf("  label set      %s: %s\n", name.c_str(), method.c_str());
     std::printf("  records        %d from %zu pairs, %lld frames\n", reader.getNumRecords(), s.pairs.size(),
                 s.totalFrames);
     std::printf("  atoms/record   min %lld, mean %.1f, max %lld\n", s.minAtoms, s.meanAtoms, s.maxAtoms);
