@@ -171,3 +171,17 @@ def test_scaffold_split_keeps_ring_systems_out_of_training():
     assert scaffold_of("c1ccccc1O") == scaffold_of("c1ccccc1N") == "c1ccccc1"
     assert scaffold_of("CCO") == "acyclic:CCO"
     assert split == split_groups(groups[::-1], seed=3, validation=0.2, test=0.25, by_scaffold=True)
+
+
+def test_split_from_another_run(tmp_path):
+    """Fine-tuning keeps the pretraining run's held-out molecules out of training."""
+    from openmmmrl.head.train import split_from_file
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps({"groups": {"test": ["a", "b"], "validation": ["c"], "train": ["d", "e"]}}))
+    assert split_from_file(str(path), ["b", "c", "d", "x", "x", "y"]) == {
+        "test": ["b"], "validation": ["c"], "train": ["d", "x", "y"]}
+    with pytest.raises(ValueError, match="validation molecules of these data remain"):
+        split_from_file(str(path), ["a", "d"])
+    path.write_text("{}")
+    with pytest.raises(ValueError, match="not a split.json"):
+        split_from_file(str(path), ["a"])

@@ -325,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-split", choices=["molecule", "scaffold"], default="molecule",
                    help="the held-out test set: whole central molecules (default), or whole Bemis-Murcko "
                         "scaffolds (no test molecule shares its ring system with a training one)")
+    p.add_argument("--split", default=None, metavar="SPLIT_JSON",
+                   help="take the test and validation molecules from another run's split.json (e.g. the "
+                        "pretraining run's, so that fine-tuning never trains on a molecule that pretraining held "
+                        "out); molecules it does not name go to training")
     p.add_argument("--delta-of", default=None, metavar="LABEL_SET",
                    help="--model interaction: learn the label set's interaction energies and forces minus the "
                         "dataset's own (e.g. gfn2: GFN2-xTB minus MMFF94); the model file's label set becomes "
@@ -339,6 +343,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default cpu); only cpu is supported by this version")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def split_from_file(path: str, groups) -> Dict[str, List[str]]:
+    """The split of `groups` that follows another run's split.json: its test and validation groups (those
+    present here) stay test and validation, every other group is training."""
+    try:
+        with open(path) as f:
+            named = json.load(f)["groups"]
+        test, validation = set(named["test"]), set(named["validation"])
+    except (OSError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"--split {path}: not a split.json of python -m openmmmrl.train ({error})") from None
+    present = sorted(set(groups))
+    split = {"test": [g for g in present if g in test], "validation": [g for g in present if g in validation],
+             "train": [g for g in present if g not in test and g not in validation]}
+    if not split["train"] or not split["validation"]:
+        raise ValueError(f"--split {path}: only {len(split['train'])} training and {len(split['validation'])} "
+                         f"validation molecules of these data remain; use a split that leaves some of each")
+    return split
 
 
 def _force_field(paths) -> str:
@@ -397,8 +419,11 @@ def main(argv=None):
     world.barrier()
     try:
         frames = load_frames(args.data, delta_of=args.delta_of)
-        split = split_groups([f.group for f in frames], options.seed, options.validation_fraction,
-                             options.test_fraction, by_scaffold=options.test_split == "scaffold")
+        if args.split is not None:
+            split = split_from_file(args.split, [f.group for f in frames])
+        else:
+            split = split_groups([f.group for f in frames], options.seed, options.validation_fraction,
+                                 options.test_fraction, by_scaffold=options.test_split == "scaffold")
     except (OSError, ValueError) as error:
         raise SystemExit(f"error: {error}")
     parts = {name: [f for f in frames if f.group in set(groups)] for name, groups in split.items()}
