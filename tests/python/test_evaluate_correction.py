@@ -151,3 +151,32 @@ def test_mrl_evaluate_runs_every_part_from_a_correction_checkpoint(tmp_path, gfn
                                   for r in curve["rows"]))
     for name in ("curve.png", "parity.png", "md_energies.png", "model.pt"):
         assert (out / name).stat().st_size > 0
+
+
+def test_mmff_plus_head_md_of_a_periodic_box(tmp_path):
+    """A periodic box of mrl-envgen build --periodic (ethanol in 30 waters): periodic MMFF94 with the dataset's
+    cutoff gives the recorded energy, and MMFF94 + head runs and stays intact."""
+    import openmm
+    from openmmmrl.head.evaluate import dataset_cutoff_nm
+    from openmmmrl.head.md import mmff_head_system, mmff_md_stability
+    envgen = os.path.join(os.path.dirname(sys.executable), "mrl-envgen")
+    if not os.path.exists(envgen):
+        pytest.skip(f"{envgen} is not installed (run scripts/setup.sh)")
+    (tmp_path / "box.csv").write_text("central,partner,id\nCCO,O,ethanol-water\n")
+    box = tmp_path / "box.h5"
+    subprocess.run([envgen, "build", str(tmp_path / "box.csv"), "--output", str(box), "--periodic", "--copies", "30",
+                    "--box", "1.9", "--conformers", "1", "--equilibration", "20", "--steps", "20", "--interval", "20",
+                    "--seed", "3", "--platform", "CPU", "--quiet"], check=True, capture_output=True)
+    [record] = records(box, 1)
+    model = untrained(tmp_path / "untrained.pt")
+    built = mmff_head_system(record, model, cutoff_nm=dataset_cutoff_nm(str(box)))
+    assert built.force.usesPeriodicBoundaryConditions() and built.environment.box is not None
+    context = openmm.Context(built.system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    context.setPeriodicBoxVectors(*record.box[0])
+    context.setPositions(record.positions[0])
+    mmff = context.getState(getEnergy=True, groups={0, 1}).getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole)
+    assert mmff == pytest.approx(record.total_energy[0], rel=1e-4)
+    result, _ = mmff_md_stability(model, [record], 0.05, threads=1, check_ps=0.05, progress=False,
+                                  cutoff_nm=dataset_cutoff_nm(str(box)))
+    print(f"\nperiodic box, {record.num_atoms} atoms: {result['ms_per_step']:.1f} ms/step")
+    assert result["intact"] == 1 and result["periodic"] == [True]

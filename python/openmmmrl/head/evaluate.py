@@ -390,7 +390,8 @@ def evaluate_correction(args, model_path: str, module, meta: dict, metrics: dict
     held_out = [test_groups, set(split["validation"])]
     if "nve" not in args.skip:
         records = held_out_records(args.data, held_out, args.nve_environments)
-        metrics["nve"] = mmff_nve_drift(model_path, records, args.nve_ps, args.seed, args.threads)
+        metrics["nve"] = mmff_nve_drift(model_path, records, args.nve_ps, args.seed, args.threads,
+                                        cutoff_nm=dataset_cutoff_nm(args.data[0]))
         save()
         print(f"NVE drift of MMFF94 + head {metrics['nve']['drift_kj_mol_ps_per_atom']:.2e} kJ/mol/ps per atom",
               file=sys.stderr)
@@ -410,18 +411,19 @@ def evaluate_correction(args, model_path: str, module, meta: dict, metrics: dict
         print("force error reduction from pretraining: " + ", ".join(
             f"{n} frames {100 * r:.0f}%" for n, r in table["force_error_reduction"].items()), file=sys.stderr)
     if "md" not in args.skip:
-        runs = [("md", held_out_records(args.data, held_out, args.md_environments))]
+        runs = [("md", held_out_records(args.data, held_out, args.md_environments), dataset_cutoff_nm(args.data[0]))]
         if args.box_data:
             boxes = [r for path in args.box_data for r in _records(path)][:args.box_environments]
-            runs.append(("md_box", boxes))
-        for name, records in runs:
+            runs.append(("md_box", boxes, dataset_cutoff_nm(args.box_data[0])))
+        for name, records, cutoff_nm in runs:
             def report(partial, name=name):
                 metrics[name] = partial
                 save()
 
             result, trace = mmff_md_stability(model_path, records, args.md_ps, args.seed, args.threads,
                                               check_ps=args.md_check_ps, report=report,
-                                              resume=os.path.join(args.output, f"{name}_state.json"))
+                                              resume=os.path.join(args.output, f"{name}_state.json"),
+                                              cutoff_nm=cutoff_nm)
             metrics[name] = result
             energy_trace(trace[0], {"potential energy, all environments": trace[1]},
                          os.path.join(args.output, f"{name}_energies.png"), "Langevin MD, MMFF94 + head")
@@ -434,6 +436,16 @@ def _records(path: str) -> list:
     """The records (with frames) of a dataset file."""
     with Dataset(path) as data:
         return [record for record in data.records() if record.num_frames]
+
+
+def dataset_cutoff_nm(path: str, default: float = 0.9) -> float:
+    """The intermolecular cutoff (nm) of periodic MMFF94 that ``mrl-envgen build`` used for a dataset (also
+    through ``relabel``'s ``input_options``), else ``default``."""
+    with Dataset(path) as data:
+        options = data.attributes.get("options_json") or {}
+    if isinstance(options, str):
+        options = json.loads(options)
+    return float(options.get("cutoff_nm", (options.get("input_options") or {}).get("cutoff_nm", default)))
 
 
 def evaluate_force_head(args, module, meta: dict, metrics: dict, save):

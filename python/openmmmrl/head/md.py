@@ -316,10 +316,11 @@ class MMFFHeadSystem:
 
 
 def mmff_head_system(record, model, frame: int = 0, threads: int = 1, force_group: int = 2,
-                     restraint: bool = True, restraint_margin_nm: float = 0.3,
-                     restraint_k: float = 1000.0) -> MMFFHeadSystem:
+                     restraint: bool = True, restraint_margin_nm: float = 0.3, restraint_k: float = 1000.0,
+                     cutoff_nm: float = 0.9) -> MMFFHeadSystem:
     """The MMFF94 System of a dataset record (``createMMFFSystem(moleculesFromRecord(record, frame))``,
-    periodic when the frame has a box) plus ``MRLForce(model)`` in ``force_group``, with the record's
+    periodic with the intermolecular cutoff ``cutoff_nm`` when the frame has a box: use the dataset's,
+    ``mrl-envgen build --cutoff``, 0.9 by default) plus ``MRLForce(model)`` in ``force_group``, with the record's
     atomic numbers and molecule indices and ``threads`` CPU threads.  A cluster (no box) also gets
     ``mrl-envgen build``'s flat-bottom restraint (group 3; radius = starting radius +
     ``restraint_margin_nm``, constant ``restraint_k`` kJ/mol/nm^2) unless ``restraint`` is False.
@@ -327,7 +328,7 @@ def mmff_head_system(record, model, frame: int = 0, threads: int = 1, force_grou
     from .. import createMMFFSystem, moleculesFromRecord
     environment = Environment.from_record(record, frame)
     periodic = environment.box is not None
-    system = createMMFFSystem(moleculesFromRecord(record, frame), periodic=periodic)
+    system = createMMFFSystem(moleculesFromRecord(record, frame), periodic=periodic, cutoff=cutoff_nm)
     if periodic:
         system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) for row in environment.box))
     force = MRLForce(model)
@@ -358,7 +359,7 @@ def mmff_md_stability(model, records: Sequence, picoseconds: float, seed: int = 
                       frames: Optional[Sequence[int]] = None, check_ps: float = 1.0,
                       criteria: IntactCriteria = MMFF_HEAD, progress: bool = True,
                       report: Optional[Callable[[dict], None]] = None,
-                      resume: Optional[str] = None) -> Tuple[dict, Tuple[List[float], List[float]]]:
+                      resume: Optional[str] = None, cutoff_nm: float = 0.9) -> Tuple[dict, Tuple[List[float], List[float]]]:
     """Langevin MD (300 K, 1 fs, 1/ps, CPU platform) of MMFF94 + head for each record (its frame
     ``frames[k]``, default 0), each environment in its own Context (``mmff_head_system``), checked with
     ``intact(criteria)`` at the start and every ``check_ps``.  A failed environment stops; the others go
@@ -367,9 +368,10 @@ def mmff_md_stability(model, records: Sequence, picoseconds: float, seed: int = 
 
     ``report(summary)`` is called after every check.  With ``resume`` (a file path), the state of every
     environment (positions, velocities, box, time) and the failures are saved there after every check,
-    atomically, and a rerun with the same environments goes on from it."""
+    atomically, and a rerun with the same environments goes on from it.  ``cutoff_nm``: periodic MMFF94's
+    intermolecular cutoff (``mmff_head_system``)."""
     frames = list(frames) if frames is not None else [0] * len(records)
-    runs = [mmff_head_system(record, model, frame, threads) for record, frame in zip(records, frames)]
+    runs = [mmff_head_system(record, model, frame, threads, cutoff_nm=cutoff_nm) for record, frame in zip(records, frames)]
     names = [built.environment.name for built in runs]
     steps_per_check = max(1, int(round(check_ps / LANGEVIN_TIMESTEP_PS)))
     checks = int(round(picoseconds / check_ps))
@@ -449,13 +451,13 @@ def mmff_md_stability(model, records: Sequence, picoseconds: float, seed: int = 
 
 
 def mmff_nve_drift(model, records: Sequence, picoseconds: float, seed: int = 1, threads: int = 1,
-                   frames: Optional[Sequence[int]] = None) -> dict:
+                   frames: Optional[Sequence[int]] = None, cutoff_nm: float = 0.9) -> dict:
     """NVE energy drift of MMFF94 + head: for each record (its frame ``frames[k]``, default 0), its own
     Context (``mmff_head_system``), a short minimization, 300 K velocities and velocity Verlet at 0.5 fs
     for ``picoseconds``.  The drift is the slope of a linear fit of the total energy against time, per
     atom (kJ/mol/ps per atom): of all environments together and of each."""
     frames = list(frames) if frames is not None else [0] * len(records)
-    runs = [mmff_head_system(record, model, frame, threads) for record, frame in zip(records, frames)]
+    runs = [mmff_head_system(record, model, frame, threads, cutoff_nm=cutoff_nm) for record, frame in zip(records, frames)]
     contexts = [_start(built, openmm.VerletIntegrator(NVE_TIMESTEP_PS), threads) for built in runs]
     times, totals = _nve_energies(contexts, picoseconds, seed)
     atoms = [built.system.getNumParticles() for built in runs]
