@@ -7,7 +7,7 @@ import openmm.unit as unit
 import pytest
 import torch
 
-from openmmmrl.head.md import Environment, head_system, intact
+from openmmmrl.head.md import HEAD_ONLY, MMFF_HEAD, Environment, IntactCriteria, head_system, intact
 from openmmmrl.toy import GraphMessagePassing, ToyConfig
 
 
@@ -49,3 +49,23 @@ def test_intact_sees_broken_bonds_and_escaped_atoms():
     flung[3:] += [1.5, 0, 0]
     assert "flung" in intact(env, flung, center, radius)
     assert intact(env, env.positions * np.nan, center, radius) == "non-finite coordinates"
+
+
+def test_mmff_criteria_see_far_hydrogens_and_close_contacts_across_the_box():
+    env = water_pair(0.0)
+    assert intact(env, env.positions, criteria=MMFF_HEAD) == ""
+    loose = IntactCriteria(bond_stretch=10.0)
+    far = env.positions.copy()
+    far[2] += [-0.3, 0, 0]
+    assert intact(env, far, criteria=loose).startswith("hydrogen 2 0.")
+    assert "from its partner 0" in intact(env, far, criteria=loose)
+    close = env.positions.copy()
+    close[3:] += env.positions[1] - env.positions[3] + [0.06, 0, 0]
+    assert intact(env, close, criteria=MMFF_HEAD) == "atoms 1 and 3 0.060 nm apart"
+    # Periodic: the second water 0.07 nm from the first through a face of the box, not 2.9 nm away.
+    periodic = water_pair(0.0)
+    periodic.box = np.eye(3) * 3.0
+    across = periodic.positions.copy()
+    across[3:] += periodic.positions[0] - periodic.positions[3] + [0, 0, 2.93]  # each atom over its twin
+    assert intact(periodic, across, criteria=MMFF_HEAD).endswith(" 0.070 nm apart")
+    assert intact(periodic, across, criteria=HEAD_ONLY) == ""

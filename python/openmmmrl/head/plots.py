@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""PNG plots of training and evaluation: loss curves, force parity, MD energies.  Every function takes
+"""PNG plots of training and evaluation: loss curves, force parity, MD energies, learning curves.  Every function takes
 plain numbers (arrays, a training history as history.json stores it) and a path; none runs a model."""
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -63,6 +63,25 @@ def energy_trace(times_ps: Sequence[float], series: Dict[str, Sequence[float]], 
         ax.plot(times_ps, values, label=name)
     ax.set(xlabel="time (ps)", ylabel="energy (kJ/mol)", title=title)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def learning_curve(frames: Sequence[int], panels: Dict[str, Dict[str, Sequence[float]]], path: str,
+                   baselines: Optional[Dict[str, float]] = None):
+    """One panel per entry: title -> {series name: error at each number of training frames}, against the
+    number of frames (log scales); ``baselines`` (title -> error) draws a dashed line, e.g. the error of
+    the uncorrected force field."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels.items()):
+        for name, values in series.items():
+            ax.plot(frames, values, "o-", label=name)
+        if baselines and title in baselines:
+            ax.axhline(baselines[title], color="k", ls="--", lw=0.8, label="baseline alone")
+        ax.set(xscale="log", yscale="log", xlabel="training frames", ylabel=f"held-out MAE, {title}", title=title)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
