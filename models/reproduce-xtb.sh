@@ -14,6 +14,9 @@
 #   5. finetune/: the correction head (GFN2-xTB minus MMFF94 interaction energies and forces) from the
 #      pretrained trunk, with the pretraining run's held-out molecules held out again
 #   6. models/mrl-head-xtb.pt: the exported "graph/1" model
+#   7. evaluation/: correction errors against GFN2-xTB on held-out molecules, NVE drift, the pretraining
+#      curve (100, 300, 1000, all frames; pretrained against random weights), 100 ps of MMFF94 + head MD of
+#      20 held-out environments and of a periodic box (a solute in 300+ MMFF94 waters, build --periodic)
 #   MRL_OUT=/data/xtb models/reproduce-xtb.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,3 +37,10 @@ export OMP_NUM_THREADS=1
   --init "$out/pretrain/best.pt" --delta-of gfn2 --split "$out/pretrain/split.json" --epochs 30 \
   --batch-size 16 --seed 1 --threads 1 --quiet
 "$python" -m openmmmrl.export "$out/finetune/best.pt" --output "$root/models/mrl-head-xtb.pt"
+printf 'central,partner,id\nCC(=O)Nc1ccc(O)cc1,O,paracetamol-water\n' > "$out/box-pairs.csv"
+"$venv/bin/mrl-envgen" build "$out/box-pairs.csv" \
+  --output "$out/box.h5" --periodic --box 2.2 --copies 320 --cutoff 0.9 --equilibration 2000 --steps 100 \
+  --interval 100 --seed 2 --quiet
+"$python" -m openmmmrl.evaluate "$out/finetune/best.pt" --data "$out/xtb.h5" --output "$out/evaluation" \
+  --md-environments 20 --md-ps 100 --nve-ps 20 --box-data "$out/box.h5" --box-environments 1 \
+  --curve-sizes 100 300 1000 all --threads 1 --seed 1
