@@ -84,7 +84,8 @@ struct DatasetAttributes {
 /// Reads a dataset file (never its journal).
 class DatasetReader {
 public:
-    /// Opens `path`; throws OpenMMException when it is missing or not an openmm-mrl dataset.
+    /// Opens `path`; throws OpenMMException when it is missing or not an openmm-mrl dataset.  Every method
+    /// throws an OpenMMException naming the file when the file is damaged (truncated, bytes changed).
     explicit DatasetReader(const std::string& path);
     ~DatasetReader();
     DatasetReader(const DatasetReader&) = delete;
@@ -101,6 +102,7 @@ public:
     std::vector<SkippedInput> getSkipped() const;
 
 private:
+    std::string path;
     long long file = -1;
     DatasetAttributes attributes;
     std::vector<std::string> keys;

@@ -14,6 +14,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <limits>
+#include <new>
+#include <stdexcept>
 
 #include "openmm/OpenMMException.h"
 
@@ -217,13 +220,15 @@ std::vector<T> readRows(hid_t file, const std::string& path, hid_t memoryType, h
     int rank = H5Sget_simple_extent_ndims(fileSpace);
     std::vector<hsize_t> dims(rank);
     H5Sget_simple_extent_dims(fileSpace, dims.data(), nullptr);
-    if (start + count > dims[0])
+    if (start > dims[0] || count > dims[0] - start) // never start + count: damaged offsets may wrap it around
         throw OpenMMException("the dataset " + path + " has " + std::to_string(dims[0]) +
                               " rows, fewer than its offsets say (" + std::to_string(start + count) +
                               "); the file is damaged");
     hsize_t perRow = 1;
     for (int i = 1; i < rank; i++)
         perRow *= dims[i];
+    if (perRow == 0 || count > std::numeric_limits<size_t>::max() / sizeof(T) / perRow)
+        throw OpenMMException("the dataset " + path + " has an impossible shape; the file is damaged");
     std::vector<T> values(count * perRow);
     if (count == 0)
         return values;
@@ -510,6 +515,7 @@ DatasetRecord readRecord(hid_t file, int r) {
             readRows<float>(file, group + "/interaction_forces", H5T_NATIVE_FLOAT, fa0, nfa);
         record.labelSets.push_back(std::move(labels));
     }
+    record.validate(); // indices into the record (molecules, bonds) are used unchecked by the tools
     return record;
 }
 
@@ -527,6 +533,29 @@ std::vector<SkippedInput> readSkips(hid_t file) {
 std::vector<std::string> readKeys(hid_t file) {
     return readStrings(file, "/records/key", 0, numRows(file, "/records/key"));
 }
+
+/**
+ * Runs `read` on the file at `path` and names the file in what it throws: a damaged file (truncated, bytes
+ * changed) shows itself as an HDF5 read error, offsets that disagree with the tables, or an impossible size.
+ */
+template <class Read> auto readNamingTheFile(const std::string& path, const std::string& advice, Read read) {
+    try {
+        return read();
+    } catch (const OpenMMException& e) {
+        std::string message = e.what();
+        if (message.find(path) != std::string::npos)
+            throw;
+        throw OpenMMException("\"" + path + "\" is damaged or incomplete (" + message + "); " + advice);
+    } catch (const std::bad_alloc&) {
+        throw OpenMMException("\"" + path + "\" is damaged or incomplete (a size in it is impossibly large); " +
+                              advice);
+    } catch (const std::length_error&) {
+        throw OpenMMException("\"" + path + "\" is damaged or incomplete (a size in it is impossibly large); " +
+                              advice);
+    }
+}
+
+const char* READ_ADVICE = "restore it from a copy or write it again";
 
 hid_t openFile(const std::string& path, unsigned flags) {
     silenceHdf5();
@@ -634,11 +663,11 @@ void DatasetRecord::validate() const {
 
 // ---- reader -----------------------------------------------------------------------------------
 
-DatasetReader::DatasetReader(const std::string& path) {
+DatasetReader::DatasetReader(const std::string& path) : path(path) {
     file = openFile(path, H5F_ACC_RDONLY);
     try {
-        attributes = readAttributes(file, path);
-        keys = readKeys(file);
+        attributes = readNamingTheFile(path, READ_ADVICE, [&] { return readAttributes(file, path); });
+        keys = readNamingTheFile(path, READ_ADVICE, [&] { return readKeys(file); });
     } catch (...) {
         H5Fclose(file);
         throw;
@@ -654,7 +683,7 @@ DatasetRecord DatasetReader::getRecord(int r) const {
     if (r < 0 || r >= getNumRecords())
         throw OpenMMException("record " + std::to_string(r) + " is outside [0, " + std::to_string(getNumRecords()) +
                               ")");
-    return readRecord(file, r);
+    return readNamingTheFile(path, READ_ADVICE, [&] { return readRecord(file, r); });
 }
 
 static std::vector<long long> countsFromOffsets(hid_t file, const char* path) {
@@ -666,20 +695,23 @@ static std::vector<long long> countsFromOffsets(hid_t file, const char* path) {
 }
 
 std::vector<long long> DatasetReader::getFrameCounts() const {
-    return countsFromOffsets(file, "/records/frame_offset");
+    return readNamingTheFile(path, READ_ADVICE, [&] { return countsFromOffsets(file, "/records/frame_offset"); });
 }
 
 std::vector<long long> DatasetReader::getAtomCounts() const {
-    return countsFromOffsets(file, "/records/atom_offset");
+    return readNamingTheFile(path, READ_ADVICE, [&] { return countsFromOffsets(file, "/records/atom_offset"); });
 }
 
 std::vector<SkippedInput> DatasetReader::getSkipped() const {
-    return readSkips(file);
+    return readNamingTheFile(path, READ_ADVICE, [&] { return readSkips(file); });
 }
 
 // ---- writer -----------------------------------------------------------------------------------
 
 namespace {
+
+const char* RESUME_ADVICE = "it was left as it is; restore it from a copy, give a new output file, or replace it "
+                            "(mrl-envgen --overwrite, Python overwrite=True)";
 
 std::string optionsMismatch(const std::string& what, const std::string& existing, const std::string& mine) {
     return what +
@@ -783,14 +815,21 @@ DatasetWriter::DatasetWriter(const std::string& path, const DatasetAttributes& a
     if (fs::exists(path)) {
         hid_t file = openFile(path, H5F_ACC_RDONLY);
         try {
-            DatasetAttributes existing = readAttributes(file, path);
+            DatasetAttributes existing =
+                readNamingTheFile(path, RESUME_ADVICE, [&] { return readAttributes(file, path); });
             if (existing.optionsJson != attributes.optionsJson)
                 throw OpenMMException(
                     optionsMismatch("\"" + path + "\"", existing.optionsJson, attributes.optionsJson));
             if (existing.labelSets != attributes.labelSets)
                 throw OpenMMException("\"" + path + "\" has other label sets (or methods) than this run; give a new " +
                                       "output file, or replace it (mrl-envgen --overwrite, Python overwrite=True)");
-            done = keysIn(file);
+            // A resumed run appends to the file: read all of it once (as a fold copies all of it), so that a
+            // damaged file is refused before anything is written rather than carried into the next version.
+            readNamingTheFile(path, RESUME_ADVICE, [&] {
+                done = keysIn(file);
+                for (hsize_t r = 0, n = numRows(file, "/records/key"); r < n; r++)
+                    readRecord(file, static_cast<int>(r));
+            });
         } catch (...) {
             H5Fclose(file);
             throw;
