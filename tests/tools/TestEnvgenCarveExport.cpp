@@ -562,8 +562,18 @@ TEST_F(CarveTest, CarveErrorsNameTheProblem) {
     std::string shortPdb = "carve --system '" + path("system.xml") + "' --topology '" + path("short.pdb") +
                            "' --trajectory '" + path("traj.dcd") + "' --output '" + path("x.h5") + "' " + lig;
     EXPECT_NE(envgen(shortPdb), 0);
+    EXPECT_NE(err.find("--topology " + path("short.pdb")), std::string::npos) << err;
     EXPECT_NE(err.find("atoms"), std::string::npos) << err;
     EXPECT_NE(err.find("particles"), std::string::npos) << err;
+
+    // A copy of the trajectory cut short: fewer frames than its header counts.
+    std::string dcd = slurp(path("traj.dcd"));
+    std::ofstream(path("cut.dcd"), std::ios::binary).write(dcd.data(), static_cast<std::streamsize>(dcd.size() / 2));
+    std::string cut = "carve --system '" + path("system.xml") + "' --topology '" + path("top.pdb") +
+                      "' --trajectory '" + path("cut.dcd") + "' --output '" + path("x.h5") + "' " + lig;
+    EXPECT_EQ(envgen(cut), 1);
+    EXPECT_NE(err.find("--trajectory " + path("cut.dcd")), std::string::npos) << err;
+    EXPECT_NE(err.find("cut short"), std::string::npos) << err;
 
     std::string missing = "carve --system '" + path("nothere.xml") + "' --topology '" + path("top.pdb") +
                           "' --trajectory '" + path("traj.dcd") + "' --output '" + path("x.h5") + "' " + lig;

@@ -207,6 +207,21 @@ TEST_F(ReaderTest, DcdCountsOnlyCompleteFrames) {
     expectFrame(frame, threeAtomFrames()[1]);
 }
 
+TEST_F(ReaderTest, DcdCutShortOfItsHeaderFrameCountIsRefused) {
+    // The header counts 3 frames (DCDReporter updates the count after each frame); the copy holds 1 and a half.
+    std::vector<std::vector<Vec3>> frames = threeAtomFrames();
+    frames.push_back(frames[0]);
+    MRLTest::writeDcdFile(path("whole.dcd"), frames, {});
+    std::ifstream whole(path("whole.dcd"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(whole)), std::istreambuf_iterator<char>());
+    size_t frameBytes = 3 * (8 + 4 * 3);
+    std::ofstream(path("cut.dcd"), std::ios::binary).write(bytes.data(), bytes.size() - frameBytes - frameBytes / 2);
+    std::string message = errorOf([&] { DcdReader(path("cut.dcd"), "--trajectory"); });
+    EXPECT_NE(message.find("--trajectory " + path("cut.dcd")), std::string::npos) << message;
+    EXPECT_NE(message.find("header counts 3 frames but the file holds only 1 complete"), std::string::npos) << message;
+    EXPECT_NE(message.find("cut short"), std::string::npos) << message;
+}
+
 TEST_F(ReaderTest, DcdErrorsNameTheFileAndTheProblem) {
     std::string message = errorOf([&] { DcdReader(path("nothere.dcd"), "--trajectory"); });
     EXPECT_NE(message.find("--trajectory DCD file"), std::string::npos) << message;

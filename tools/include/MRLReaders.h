@@ -55,7 +55,8 @@ void boxFromLengthsAndCosines(double a, double b, double c, double cosAlpha, dou
 /// A DCD file (CHARMM or X-PLOR flavour, either byte order, 32-bit record markers), as written by
 /// OpenMM's DCDReporter: a unit cell record per frame (A, cos gamma, B, cos beta, cos alpha, C in
 /// Angstrom; angles given in degrees by some other programs are recognized), then x, y, z in Angstrom.
-/// Frames are read on demand; an incomplete last frame is not counted (see getIncompleteBytes).
+/// Frames are read on demand; an incomplete last frame is not counted (see getIncompleteBytes), but a file with
+/// fewer complete frames than its header counts was cut short and is refused.
 class DcdReader {
 public:
     /// Reads the header; throws when the file cannot be opened or is no DCD that this reader supports.
@@ -83,7 +84,7 @@ private:
     std::string path, label;
     std::ifstream in;
     bool swap = false, hasCell = false;
-    int numAtoms = 0, numFrames = 0, firstStep = 0, interval = 1;
+    int numAtoms = 0, numFrames = 0, headerFrames = 0, firstStep = 0, interval = 1;
     long long headerSize = 0, frameSize = 0, incompleteBytes = 0;
     double timestepPs = 0.0;
     std::vector<float> buffer;

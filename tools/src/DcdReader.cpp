@@ -79,7 +79,12 @@ DcdReader::DcdReader(const std::string& path, const std::string& label)
     frameSize = (hasCell ? 8 + 48 : 0) + 3 * (8 + 4LL * numAtoms);
     numFrames = static_cast<int>((fileSize - headerSize) / frameSize);
     incompleteBytes = (fileSize - headerSize) % frameSize;
-    buffer.resize(numAtoms);
+    // DCDReporter counts a frame in the header after writing it: fewer complete frames than that count means
+    // the file was cut short (an interrupted copy or download), not that a simulation is still writing it.
+    if (headerFrames > numFrames)
+        throw corrupt("its header counts " + std::to_string(headerFrames) + " frames but the file holds only " +
+                      std::to_string(numFrames) + " complete ones (" + std::to_string(fileSize) +
+                      " bytes); it was cut short: copy the whole file again");
 }
 
 /// The 84-byte header record after its CORD signature: the frame numbering, the time step, the unit cell flag.
@@ -89,6 +94,7 @@ void DcdReader::readHeader(const char* header) {
         control[i] = integer(header + 4 + 4 * i);
     expectMarker(84, "header");
     int32_t istart = control[1], nsavc = control[2], nfixed = control[8], version = control[19];
+    headerFrames = control[0];
     double delta;
     if (version != 0) { // CHARMM: a float time step, a unit cell flag
         float d;
@@ -142,6 +148,7 @@ void DcdReader::read(int frame, TrajectoryFrame& out) {
     if (hasCell)
         readUnitCell(frame, out);
     out.positions.resize(numAtoms);
+    buffer.resize(numAtoms); // here, not from the header alone: a complete frame of this size is in the file
     for (int axis = 0; axis < 3; axis++) {
         expectMarker(4 * numAtoms, "coordinates", frame);
         in.read(reinterpret_cast<char*>(buffer.data()), 4LL * numAtoms);
