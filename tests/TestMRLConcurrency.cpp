@@ -3,7 +3,9 @@
 // computed on a single thread, and nothing crashes.
 #include "MRLTestUtilities.h"
 #include "openmm/State.h"
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -17,7 +19,13 @@ using namespace OpenMM;
 
 namespace {
 
-constexpr int NumThreads = 8, NumLifetimes = 1000, NumAtoms = 12, NumSteps = 3;
+constexpr int NumThreads = 8, NumAtoms = 12, NumSteps = 3;
+
+/** 1000 lifetimes, or MRL_TEST_LIFETIMES of them (fewer for a run under Helgrind or ThreadSanitizer). */
+int numLifetimes() {
+    const char* value = std::getenv("MRL_TEST_LIFETIMES");
+    return value != nullptr ? std::max(1, std::atoi(value)) : 1000;
+}
 /// One lifetime in this many runs on OpenCL (where available): PoCL compiles its kernels for every Context.
 constexpr int OpenCLEvery = 25;
 
@@ -71,8 +79,9 @@ bool sameEnergy(const std::string& platform, double expected, double actual) {
 TEST(MRLConcurrency, ThreadsCreatingSteppingAndDestroyingContextsGetTheSingleThreadedEnergies) {
     loadPlatforms(); // on this thread, before any other: plugin loading is not thread-safe in OpenMM
     bool openCL = haveOpenCL();
+    const int lifetimes = numLifetimes();
     std::map<Case, Energies> expected;
-    for (int i = 0; i < NumLifetimes; i++) {
+    for (int i = 0; i < lifetimes; i++) {
         Case c = caseOf(i, openCL);
         if (!expected.count(c))
             expected[c] = runLifetime(c);
@@ -84,7 +93,7 @@ TEST(MRLConcurrency, ThreadsCreatingSteppingAndDestroyingContextsGetTheSingleThr
     std::mutex reportLock;
     std::vector<std::string> reports;
     auto worker = [&]() {
-        for (int i = next++; i < NumLifetimes; i = next++) {
+        for (int i = next++; i < lifetimes; i = next++) {
             Case c = caseOf(i, openCL);
             try {
                 Energies energies = runLifetime(c);
@@ -111,7 +120,7 @@ TEST(MRLConcurrency, ThreadsCreatingSteppingAndDestroyingContextsGetTheSingleThr
         thread.join();
     for (size_t r = 0; r < std::min<size_t>(reports.size(), 10); r++)
         ADD_FAILURE() << reports[r];
-    EXPECT_EQ(mismatches.load(), 0) << "of " << NumLifetimes << " lifetimes on " << NumThreads << " threads";
+    EXPECT_EQ(mismatches.load(), 0) << "of " << lifetimes << " lifetimes on " << NumThreads << " threads";
     EXPECT_EQ(failures.load(), 0);
     if (!openCL)
         std::cout << "OpenCL is not available here: Reference and CPU only\n";
