@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <tuple>
 
@@ -43,6 +44,14 @@ struct Energies {
     double initial, final;
 };
 
+/**
+ * OpenMM's CPU platform keeps the data of every Context in one std::map that contextCreated and contextDestroyed
+ * change without a lock, and that its kernels read (Helgrind reports it; OpenMM 8, CpuPlatform.cpp).  So CPU
+ * Contexts are created and destroyed one at a time here (exclusive) while they evaluate and step concurrently
+ * (shared); Reference and OpenCL need no lock.
+ */
+std::shared_mutex cpuPlatformMap;
+
 /** A whole lifetime: System + MRLForce, Context, an energy and force evaluation, a few steps, destruction. */
 Energies runLifetime(const Case& c) {
     std::unique_ptr<System> system(makeSystem(NumAtoms));
@@ -51,12 +60,28 @@ Energies runLifetime(const Case& c) {
     else
         system->addForce(new MRLForce(model(c.model)));
     VerletIntegrator integrator(0.0005);
-    Context context(*system, integrator, Platform::getPlatformByName(c.platform));
-    context.setPositions(randomPositions(NumAtoms, 0.8, 100 + c.geometry));
+    bool cpu = c.platform == "CPU";
+    std::unique_ptr<Context> context;
+    {
+        std::unique_lock<std::shared_mutex> lock(cpuPlatformMap, std::defer_lock);
+        if (cpu)
+            lock.lock();
+        context = std::make_unique<Context>(*system, integrator, Platform::getPlatformByName(c.platform));
+    }
     Energies energies;
-    energies.initial = context.getState(State::Energy | State::Forces).getPotentialEnergy();
-    integrator.step(NumSteps);
-    energies.final = context.getState(State::Energy).getPotentialEnergy();
+    {
+        std::shared_lock<std::shared_mutex> lock(cpuPlatformMap, std::defer_lock);
+        if (cpu)
+            lock.lock();
+        context->setPositions(randomPositions(NumAtoms, 0.8, 100 + c.geometry));
+        energies.initial = context->getState(State::Energy | State::Forces).getPotentialEnergy();
+        integrator.step(NumSteps);
+        energies.final = context->getState(State::Energy).getPotentialEnergy();
+    }
+    std::unique_lock<std::shared_mutex> lock(cpuPlatformMap, std::defer_lock);
+    if (cpu)
+        lock.lock();
+    context.reset();
     return energies;
 }
 
