@@ -13,10 +13,12 @@
 #include <random>
 #include <sstream>
 
+#include "DatasetTestRecord.h"
 #include "MRLDataset.h"
 #include "openmm/OpenMMException.h"
 
 using namespace MRLPlugin;
+using MRLTest::makeRecord;
 namespace fs = std::filesystem;
 
 namespace {
@@ -31,41 +33,6 @@ std::string slurp(const std::string& file) {
 void spit(const std::string& file, const std::string& bytes) {
     std::ofstream(file, std::ios::binary | std::ios::trunc)
         .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-/// A record of `atoms` atoms in two molecules and `frames` frames of random numbers.
-DatasetRecord makeRecord(const std::string& key, int atoms, int frames, unsigned seed) {
-    std::mt19937 random(seed);
-    std::uniform_real_distribution<float> uniform(-1, 1);
-    DatasetRecord record;
-    record.key = key;
-    record.pairId = "pair-" + key;
-    for (int i = 0; i < atoms; i++) {
-        record.atomicNumbers.push_back(1 + i % 8);
-        record.formalCharges.push_back(0);
-        record.moleculeIndex.push_back(i < atoms / 2 ? 0 : 1);
-        record.anchor.push_back(-1);
-    }
-    record.smiles = {"CCO", "O"};
-    record.moleculeNames = {"central", "partner"};
-    record.isCentral = {1, 0};
-    for (int i = 0; i + 1 < atoms; i++) {
-        record.bonds.push_back({i, i + 1});
-        record.bondOrders.push_back(1.0f);
-    }
-    for (int f = 0; f < frames; f++) {
-        record.timePs.push_back(0.1 * f);
-        record.totalEnergyKJPerMol.push_back(uniform(random) * 100);
-        record.interactionEnergyKJPerMol.push_back(uniform(random) * 10);
-        record.boxNm.insert(record.boxNm.end(), 9, 0.0f);
-        for (int v = 0; v < 3 * atoms; v++) {
-            record.positionsNm.push_back(uniform(random));
-            record.totalForcesKJPerMolNm.push_back(uniform(random) * 500);
-            record.interactionForcesKJPerMolNm.push_back(uniform(random) * 50);
-            record.direction3DMRL.push_back(uniform(random));
-        }
-    }
-    return record;
 }
 
 /// Everything a reader can be asked, as `mrl-envgen inspect` asks it.
@@ -89,12 +56,7 @@ protected:
         attributes.optionsJson = "{\"seed\":1}";
         attributes.commandLine = "test";
     }
-    void TearDown() override {
-        if (!HasFailure())
-            fs::remove_all(dir);
-        else
-            std::printf("files kept in %s\n", dir.c_str());
-    }
+    void TearDown() override { fs::remove_all(dir); }
     std::string path(const std::string& name) const { return (dir / name).string(); }
 
     /// A real dataset of 6 records and one skip, written by DatasetWriter; returns its bytes.
