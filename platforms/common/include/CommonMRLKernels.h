@@ -91,6 +91,9 @@ private:
     double runModelOnHost(bool includeForces);
     double executeOnDevice(bool includeForces, bool includeEnergy);
     std::vector<int> slotOfParticle; // the ML slot of each particle, or -1
+    // For the context's atom reordering (MRLForceInfo refers to them): per ML slot, and per ML molecule.
+    std::vector<int> atomicNumbers;
+    std::vector<std::vector<int>> moleculeParticles;
     bool atomOrderChanged = true;
     int numML = 0;
     int summaryStorage[8] = {0, 0, 0, 0, 0, 0, 0, 0};

@@ -13,32 +13,29 @@ namespace {
 
 /**
  * Tells the context which particles it may swap when it reorders atoms: an ML atom only with an ML atom
- * of the same element, and each ML molecule is kept together as a group.
+ * of the same element, and each ML molecule is kept together as a group.  It refers to what the kernel
+ * owns and holds nothing itself: the context deletes it through a ComputeForceInfo*, whose destructor is
+ * not virtual, so members of its own (vectors) would never be freed.
  */
 class MRLForceInfo : public ComputeForceInfo {
 public:
-    MRLForceInfo(const std::vector<int>& slotOfParticle, const MRLRegion& region)
-        : slot(slotOfParticle), region(region) {
-        std::map<int, std::vector<int>> molecules;
-        for (size_t i = 0; i < region.particles.size(); i++)
-            molecules[region.moleculeIndices[i]].push_back(region.particles[i]);
-        for (auto& entry : molecules)
-            groups.push_back(entry.second);
-    }
+    MRLForceInfo(const std::vector<int>& slotOfParticle, const std::vector<int>& atomicNumbers,
+                 const std::vector<std::vector<int>>& groups)
+        : slot(slotOfParticle), atomicNumbers(atomicNumbers), groups(groups) {}
     bool areParticlesIdentical(int p1, int p2) override {
         int a = slot[p1], b = slot[p2];
         if (a < 0 || b < 0)
             return a == b;
-        return region.atomicNumbers[a] == region.atomicNumbers[b];
+        return atomicNumbers[a] == atomicNumbers[b];
     }
     int getNumParticleGroups() override { return static_cast<int>(groups.size()); }
     void getParticlesInGroup(int index, std::vector<int>& particles) override { particles = groups[index]; }
     bool areGroupsIdentical(int group1, int group2) override { return group1 == group2; }
 
 private:
-    std::vector<int> slot;
-    MRLRegion region;
-    std::vector<std::vector<int>> groups;
+    const std::vector<int>& slot;
+    const std::vector<int>& atomicNumbers;
+    const std::vector<std::vector<int>>& groups;
 };
 
 } // namespace
@@ -113,7 +110,13 @@ void CommonCalcMRLForceKernel::initialize(const System& system, const MRLForce& 
         createNeighborList();
     for (int i = 0; i < force.getNumEnergyParameterDerivatives(); i++)
         cc.addEnergyParameterDerivative(force.getEnergyParameterDerivativeName(i));
-    cc.addForce(new MRLForceInfo(slotOfParticle, region));
+    atomicNumbers = region.atomicNumbers;
+    std::map<int, std::vector<int>> molecules;
+    for (int i = 0; i < numML; i++)
+        molecules[region.moleculeIndices[i]].push_back(region.particles[i]);
+    for (auto& entry : molecules)
+        moleculeParticles.push_back(entry.second);
+    cc.addForce(new MRLForceInfo(slotOfParticle, atomicNumbers, moleculeParticles));
     cc.addPostComputation(new StatusCheck(*this, force.getForceGroup()));
     cc.addReorderListener(new AtomOrderListener(atomOrderChanged));
 }
