@@ -20,7 +20,7 @@ import openmm.unit as unit
 import pytest
 
 from openmmmrl import Dataset, DatasetReporter, DatasetWriter
-from openmmmrl.data import Record
+from openmmmrl.data import Record, format_version
 
 KJ, NM = unit.kilojoule_per_mole, unit.nanometer
 OPTIONS = {"seed": 7, "temperature_K": 300.0}
@@ -152,7 +152,7 @@ def test_round_trip_layout_and_dtypes(tmp_path):
 
     with Dataset(path) as ds:
         assert len(ds) == 5 and ds.keys() == [r.key for r in records]
-        assert ds.attributes["format"] == "openmm-mrl-dataset" and ds.attributes["format_version"] == 2
+        assert ds.attributes["format"] == "openmm-mrl-dataset" and ds.attributes["format_version"] == format_version()
         assert json.loads(ds.attributes["options_json"]) == OPTIONS
         assert ds.attributes["seed"] == 7 and ds.attributes["temperature_K"] == 300.0
         assert ds.attributes["interaction_forces"] == "force_groups:1"
@@ -194,16 +194,18 @@ def test_round_trip_layout_and_dtypes(tmp_path):
             d = h5[name]
             if dtype == "str":
                 info = h5py.check_string_dtype(d.dtype)
-                assert info is not None and info.encoding == "utf-8" and info.length is None, name
+                # Format version 3: fixed-length UTF-8 (never HDF5's global heap, see docs/dataset.md).
+                assert info is not None and info.encoding == "utf-8" and info.length >= 1, name
             else:
                 assert d.dtype == np.dtype(dtype), name
             assert d.ndim == ndim and d.chunks is not None and d.maxshape[0] is None, name
             assert d.compression == (None if name.endswith("offset") else "gzip"), name
             if d.compression:
                 assert d.compression_opts == 4
-        assert h5["frame_atoms/positions"].attrs["units"] == "nm"
-        assert h5["frame_atoms/total_forces"].attrs["units"] == "kJ/mol/nm"
-        assert h5["frames/total_energy"].attrs["units"] == "kJ/mol"
+        # Format version 3 stores strings fixed-length: h5py gives them as bytes.
+        assert h5["frame_atoms/positions"].attrs["units"] == b"nm"
+        assert h5["frame_atoms/total_forces"].attrs["units"] == b"kJ/mol/nm"
+        assert h5["frames/total_energy"].attrs["units"] == b"kJ/mol"
         n_atoms = sum(r.num_atoms for r in records)
         assert list(h5["records/atom_offset"]) == list(np.cumsum([0] + [r.num_atoms for r in records]))
         assert h5["frames/atom_offset"][-1] == h5["frame_atoms/positions"].shape[0]
@@ -248,8 +250,8 @@ def test_not_a_dataset(tmp_path):
     with DatasetWriter(newer, {}):
         pass
     with h5py.File(newer, "a") as h5:
-        h5.attrs["format_version"] = 3  # a newer format than this release writes (2)
-    with pytest.raises(ValueError, match="version 3"):
+        h5.attrs["format_version"] = format_version() + 1  # a newer format than this release writes
+    with pytest.raises(ValueError, match=f"version {format_version() + 1}"):
         Dataset(newer)
 
 
@@ -700,7 +702,7 @@ def test_written_file_follows_the_layout(tmp_path):
         assert names == {f"/{g}/{n}" for g, n, *_ in layout()}
         for group, name, dtype, shape, offset, units in layout():
             d = h5[f"{group}/{name}"]
-            assert d.shape[1:] == shape and d.attrs.get("units", "") == units, name
+            assert d.shape[1:] == shape and d.attrs.get("units", b"").decode() == units, name
             assert (h5py.check_string_dtype(d.dtype) is not None) if dtype == "str" else d.dtype == np.dtype(dtype)
             assert (d.compression is None) == offset, name
 
@@ -737,7 +739,7 @@ def test_label_sets_round_trip(tmp_path):
         with pytest.raises(ValueError, match=r"label sets \[\] but the file has \[xtb\]"):
             writer.add_record(make_record(7))
     with Dataset(path) as ds:
-        assert ds.label_sets == {"xtb": "GFN2-xTB (test)"} and ds.attributes["format_version"] == 2
+        assert ds.label_sets == {"xtb": "GFN2-xTB (test)"} and ds.attributes["format_version"] == format_version()
         for rec in records:
             got = ds.record(rec.key)
             for field in ("total_energy", "interaction_energy", "total_forces", "interaction_forces"):
@@ -757,6 +759,65 @@ def test_label_sets_round_trip(tmp_path):
     assert open(path, "rb").read() == before
     with pytest.raises(ValueError, match="label set name"):
         DatasetWriter(tmp_path / "bad.h5", {"label_sets": {"a/b": "x"}})
+
+
+def test_version_3_files_keep_no_string_in_the_global_heap_and_checksum_their_metadata(tmp_path):
+    """Format version 3: every string (columns and attributes) is fixed-length, so nothing lives in HDF5's global
+    heap (whose reader hangs on damaged bytes: tests/fuzz/third-party/), and the file uses HDF5 1.10's format, whose
+    metadata carries checksums.  A string longer than its column widens the column; the rows before stay."""
+    path = tmp_path / "v3.h5"
+    long_smiles = "C" * 300 + "O"
+    with DatasetWriter(path, {"options_json": OPTIONS}) as writer:
+        writer.add_record(make_record(0))
+        record = make_record(1)
+        record.smiles = [long_smiles] + record.smiles[1:]
+        writer.add_record(record)
+        writer.add_skipped("p0002/c0", "p2", "a reason " * 40)
+    with h5py.File(path, "r") as h5:
+        assert h5.id.get_create_plist().get_version()[0] >= 2  # superblock version 2 or later: checksummed
+        strings = []
+
+        def visit(name, item):
+            for key in item.attrs:
+                strings.append((f"{name}@{key}", item.attrs.get_id(key).dtype))
+            if isinstance(item, h5py.Dataset) and h5py.check_string_dtype(item.dtype) is not None:
+                strings.append((name, item.dtype))
+        for key in h5.attrs:
+            strings.append((f"@{key}", h5.attrs.get_id(key).dtype))
+        h5.visititems(visit)
+        text = [(name, dtype) for name, dtype in strings if dtype.kind in "SOU"]
+        assert text and all(dtype.kind == "S" for _, dtype in text), [t for t in text if t[1].kind != "S"]
+        assert h5["molecules/smiles"].dtype.itemsize >= len(long_smiles)
+    with Dataset(path) as ds:
+        assert ds.attributes["format_version"] == format_version() == 3
+        assert ds.record(0).smiles == make_record(0).smiles  # written before the column widened
+        assert ds.record(1).smiles[0] == long_smiles
+        assert ds.skipped() == [("p0002/c0", "p2", "a reason " * 40)]  # trailing blanks kept, only NULs pad
+
+
+def test_version_2_files_still_read_and_resume(tmp_path):
+    """tests/data/dataset-v2.h5 was written by the format-2 writer of this project (variable-length strings, commit
+    183821f, /tmp/make_v2.py of that session: 2 records, a label set, 1 skip).  A resumed run appends to it in its
+    own format; mrl-envgen merge rewrites it as version 3."""
+    source = os.path.join(os.path.dirname(__file__), "..", "data", "dataset-v2.h5")
+    with Dataset(source) as ds:
+        assert ds.attributes["format_version"] == 2 and ds.label_sets == {"gfn2": "GFN2-xTB (tblite 0.8.0)"}
+        assert ds.keys() == ["p0000/c0", "p0001/c0"] and ds.skipped() == [("p0009/c0", "p9", "SCF did not converge")]
+        rec = ds.record(1)
+        np.testing.assert_array_equal(rec.labels["gfn2"]["interaction_energy"], [-1.0, -3.0])
+        np.testing.assert_array_equal(rec.total_energy, [-2.0, -3.0])
+        assert rec.smiles == ["O", "O"] and rec.molecule_names == ["central", "partner"]
+    copy = tmp_path / "v2.h5"
+    shutil.copy(source, copy)
+    extra = make_record(5, key="p0005/c0")
+    extra.labels = {"gfn2": {name: getattr(extra, name) for name in
+                             ("total_energy", "interaction_energy", "total_forces", "interaction_forces")}}
+    with DatasetWriter(copy, {"options_json": '{"seed": 5}', "label_sets": {"gfn2": "GFN2-xTB (tblite 0.8.0)"}}) as w:
+        w.add_record(extra)
+    with Dataset(copy) as ds:
+        assert ds.attributes["format_version"] == 2 and len(ds) == 3
+        assert_same_record(ds.record("p0005/c0"), extra)
+        assert ds.record(1).smiles == ["O", "O"]
 
 
 def test_version_1_files_still_read():

@@ -49,7 +49,7 @@ def read_records(path):
     """Every record of a dataset as a dict keyed by record key, read with h5py (not our C++ reader)."""
     records = {}
     with h5py.File(path, "r") as f:
-        assert f.attrs["format"] == "openmm-mrl-dataset"
+        assert f.attrs["format"] == b"openmm-mrl-dataset"  # fixed-length strings (format version 3): bytes
         r = f["records"]
         keys = [k.decode() for k in r["key"][:]]
         for i, key in enumerate(keys):
@@ -273,6 +273,27 @@ def test_periodic_box_of_solvent(tmp_path):
         f = rec["interaction_forces"][frame]
         assert np.isfinite(f).all() and np.abs(f.sum(axis=0)).max() < 1e-2 * np.sqrt(np.mean(f ** 2))
         assert rec["interaction_energy"][frame] < 0  # hydrogen-bonded liquid
+
+
+def test_copies_column_sets_the_partner_copies_of_one_row(tmp_path):
+    """A copies column overrides --copies for its row (one ion per environment, say); an empty cell keeps it."""
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("central,partner,id,copies\nCC(=O)Nc1ccc(O)cc1,[Na+],one-ion,1\nCS(C)=O,O,default,\n")
+    out = tmp_path / "copies.h5"
+    envgen("build", pairs, "--output", out, "--seed", "3", *FAST)
+    records, skipped = read_records(out)
+    assert not skipped
+    ion, default = records["p000000/c0"], records["p000001/c0"]
+    assert default["molecule"].max() == 3  # the central molecule and --copies 3 waters
+    assert ion["molecule"].max() == 1 and ion["charge"].sum() == 1
+    mol, _, _ = rdkit_environment("CC(=O)Nc1ccc(O)cc1", "[Na+]", 1)
+    energy, forces = mmff_energy_forces(mol, ion["positions"][0])
+    assert abs(ion["energy"][0] - energy) < 1e-4 * max(abs(energy), 10.0)
+    for cell, message in [("0", "not a whole number from 1"), ("2.5", "not a whole number from 1")]:
+        pairs.write_text(f"central,partner,copies\nCCO,O,{cell}\n")
+        result = envgen("build", pairs, "--output", tmp_path / f"bad{cell}.h5", *FAST, check=False)
+        assert result.returncode == 2 and message in result.stderr and "line 2" in result.stderr, result.stderr
+        assert not (tmp_path / f"bad{cell}.h5").exists()
 
 
 def test_help_and_usage_errors(tmp_path):

@@ -15,6 +15,7 @@
 
 #include "DatasetTestRecord.h"
 #include "MRLDataset.h"
+#include "MRLDatasetLayout.h"
 #include "openmm/OpenMMException.h"
 
 using namespace MRLPlugin;
@@ -166,17 +167,19 @@ TEST_F(DamagedDataset, NewerFormatVersionIsRefusedNamingTheFileAndTheVersions) {
         hid_t file = H5Fopen(path("newer.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
         ASSERT_GE(file, 0);
         hid_t attribute = H5Aopen(file, "format_version", H5P_DEFAULT);
-        long long version = 3;
+        long long version = DATASET_FORMAT_VERSION + 1;
         ASSERT_GE(H5Awrite(attribute, H5T_NATIVE_LLONG, &version), 0);
         H5Aclose(attribute);
         H5Fclose(file);
     }
     std::string message = readError(path("newer.h5"));
     EXPECT_NE(message.find(path("newer.h5")), std::string::npos) << message;
-    EXPECT_NE(message.find("format version 3"), std::string::npos) << message;
-    EXPECT_NE(message.find("reads versions 1 to 2"), std::string::npos) << message;
+    const std::string newer = "format version " + std::to_string(DATASET_FORMAT_VERSION + 1);
+    EXPECT_NE(message.find(newer), std::string::npos) << message;
+    EXPECT_NE(message.find("reads versions 1 to " + std::to_string(DATASET_FORMAT_VERSION)), std::string::npos)
+        << message;
     EXPECT_EQ(envgen("inspect '" + path("newer.h5") + "'"), 1);
-    EXPECT_NE(err.find("format version 3"), std::string::npos) << err;
+    EXPECT_NE(err.find(newer), std::string::npos) << err;
 }
 
 TEST_F(DamagedDataset, WriterResumingADamagedFileRefusesAndLeavesItAsItWas) {

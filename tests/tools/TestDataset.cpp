@@ -231,6 +231,37 @@ TEST_F(DatasetTest, LabelSetsRoundTripAndMustMatchTheFile) {
     EXPECT_THROW(DatasetWriter(path, other), OpenMM::OpenMMException);
 }
 
+TEST_F(DatasetTest, VersionTwoFilesStillReadAndResumeInTheirOwnFormat) {
+    // Written by the format-2 writer (variable-length strings; see tests/python/test_dataset.py).
+    const std::string source = std::string(MRL_TEST_DATA) + "/dataset-v2.h5";
+    {
+        DatasetReader reader(source);
+        ASSERT_EQ(reader.getAttributes().labelSets.size(), 1u);
+        EXPECT_EQ(reader.getAttributes().labelSets[0].first, "gfn2");
+        ASSERT_EQ(reader.getNumRecords(), 2);
+        DatasetRecord record = reader.getRecord(1);
+        EXPECT_EQ(record.key, "p0001/c0");
+        EXPECT_EQ(record.smiles, (std::vector<std::string>{"O", "O"}));
+        EXPECT_EQ(record.labelSets[0].interactionEnergyKJPerMol, (std::vector<double>{-1.0, -3.0}));
+        ASSERT_EQ(reader.getSkipped().size(), 1u);
+        EXPECT_EQ(reader.getSkipped()[0].reason, "SCF did not converge");
+    }
+    std::string copy = (directory / "v2.h5").string();
+    fs::copy_file(source, copy);
+    DatasetAttributes existing = DatasetReader(copy).getAttributes();
+    {
+        DatasetWriter writer(copy, existing);
+        DatasetRecord extra = DatasetReader(copy).getRecord(0);
+        extra.key = "p0005/c0";
+        extra.smiles[0] = std::string(200, 'C');
+        writer.addRecord(extra);
+    }
+    DatasetReader reader(copy);
+    ASSERT_EQ(reader.getNumRecords(), 3);
+    EXPECT_EQ(reader.getRecord(2).smiles[0], std::string(200, 'C'));
+    EXPECT_EQ(reader.getRecord(1).smiles, (std::vector<std::string>{"O", "O"}));
+}
+
 TEST_F(DatasetTest, VersionOneFilesStillRead) {
     // Written by the format-1 writer of openmm-mrl 0.1.0 (see tests/python/test_dataset.py).
     DatasetReader reader(std::string(MRL_TEST_DATA) + "/dataset-v1.h5");

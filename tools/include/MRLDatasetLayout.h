@@ -13,13 +13,14 @@ namespace MRLPlugin {
 /// The root attribute `format` of every dataset file.
 inline constexpr const char* DATASET_FORMAT_NAME = "openmm-mrl-dataset";
 /// The root attribute `format_version` this release writes; it reads this one and every older one.
-inline constexpr int DATASET_FORMAT_VERSION = 2;
+inline constexpr int DATASET_FORMAT_VERSION = 3;
 /// The oldest format version this release reads (version 1: no label sets).
 inline constexpr int DATASET_OLDEST_FORMAT_VERSION = 1;
 /// The journal is folded into the file once it holds max(this, a quarter of the file's size) bytes.
 inline constexpr long long DATASET_FOLD_MIN_BYTES = 16ll << 20;
 
-/// The element type of a column (its HDF5 type in the file: little-endian, strings variable-length UTF-8).
+/// The element type of a column (its HDF5 type in the file: little-endian; strings fixed-length NUL-padded UTF-8
+/// from format version 3, variable-length UTF-8 in versions 1 and 2).
 enum class ColumnType { Int8, Int32, Int64, Float32, Float64, String };
 
 /// One HDF5 dataset `/group/name` of shape [rows, rowShape...] that grows along its first axis.

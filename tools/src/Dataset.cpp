@@ -73,6 +73,7 @@ void check(herr_t status, const std::string& what) {
         throw OpenMMException("HDF5 error: " + what);
 }
 
+/// Variable-length UTF-8: the strings of format versions 1 and 2 (kept in HDF5's global heap), read and appended to.
 hid_t stringType() {
     hid_t type = H5Tcopy(H5T_C_S1);
     H5Tset_size(type, H5T_VARIABLE);
@@ -80,17 +81,44 @@ hid_t stringType() {
     return type;
 }
 
+/// Fixed-length, NUL-padded UTF-8 of `width` bytes: the strings of format version 3.  They never touch HDF5's
+/// global heap, whose reader loops forever on a damaged heap collection (libhdf5 1.10.8 and 2.0.0; found by
+/// tests/fuzz), and a column widens when a longer string arrives (widenStrings).
+hid_t fixedStringType(size_t width) {
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, std::max<size_t>(width, 1));
+    H5Tset_strpad(type, H5T_STR_NULLPAD);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    return type;
+}
+
+/// The longest string a file of this release holds (a SMILES, a key, an error message): 1 MiB.  A wider type in
+/// a file is damage, refused before anything of that size is allocated.
+const size_t MAX_STRING_BYTES = size_t(1) << 20;
+
+/// The first column width of a new string column (bytes); it doubles as needed.
+const size_t FIRST_STRING_WIDTH = 16;
+
+void checkNoNul(const std::string& value, const std::string& where) {
+    if (value.find('\0') != std::string::npos)
+        throw OpenMMException("a string of " + where + " holds a NUL character, which a dataset cannot store");
+    if (value.size() > MAX_STRING_BYTES)
+        throw OpenMMException("a string of " + where + " is longer than " + std::to_string(MAX_STRING_BYTES) +
+                              " bytes, the most a dataset stores");
+}
+
 // ---- attributes -------------------------------------------------------------------------------
 
 void writeStringAttribute(hid_t object, const char* name, const std::string& value) {
-    Handle type(stringType(), H5Tclose, "string type");
+    checkNoNul(value, std::string("the attribute ") + name);
+    Handle type(fixedStringType(value.size()), H5Tclose, "string type");
     Handle space(H5Screate(H5S_SCALAR), H5Sclose, "scalar space");
     if (H5Aexists(object, name) > 0)
         H5Adelete(object, name);
     Handle attribute(H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
                      std::string("creating attribute ") + name);
-    const char* text = value.c_str();
-    check(H5Awrite(attribute, type, &text), std::string("writing attribute ") + name);
+    std::string padded = value.empty() ? std::string(1, '\0') : value;
+    check(H5Awrite(attribute, type, padded.data()), std::string("writing attribute ") + name);
 }
 
 template <class T> void writeNumberAttribute(hid_t object, const char* name, T value, hid_t type) {
@@ -120,9 +148,10 @@ std::string readStringAttribute(hid_t object, const char* name) {
         return value;
     }
     size_t size = H5Tget_size(fileType);
+    if (size == 0 || size > MAX_STRING_BYTES)
+        throw OpenMMException(std::string("the attribute ") + name + " has an impossible string size");
     std::string value(size, '\0');
-    Handle type(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
-    H5Tset_size(type, size);
+    Handle type(H5Tcopy(fileType), H5Tclose, "string type"); // the file's padding and character set, unconverted
     check(H5Aread(attribute, type, value.data()), std::string("reading attribute ") + name);
     return value.substr(0, value.find('\0'));
 }
@@ -149,7 +178,9 @@ void createDataset(hid_t file, const std::string& path, hid_t type, std::vector<
         perRow *= d;
     }
     chunk = dims;
-    chunk[0] = std::max<hsize_t>(64, 16384 / perRow);
+    // Compressed chunks of 16 K values cost little when nearly empty; offset columns are stored as they are, in
+    // chunks of 1024 rows (8 KiB), so that a small file stays small (a record's offsets are a few reads apart).
+    chunk[0] = compress ? std::max<hsize_t>(64, 16384 / perRow) : 1024;
     Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxDims.data()), H5Sclose,
                  "dataspace for " + path);
     Handle properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dataset properties");
@@ -204,17 +235,79 @@ void appendVector(hid_t file, const std::string& path, hid_t memoryType, const s
     appendRows(file, path, memoryType, values.data(), values.size() / valuesPerRow);
 }
 
+/// The string width of a column: 0 for variable-length strings (format versions 1 and 2).
+size_t stringWidth(hid_t file, const std::string& path) {
+    Handle dataset(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose, "the file has no dataset " + path);
+    Handle type(H5Dget_type(dataset), H5Tclose, "type of " + path);
+    if (H5Tget_class(type) != H5T_STRING)
+        throw OpenMMException("the dataset " + path + " does not hold strings; the file is damaged");
+    if (H5Tis_variable_str(type) > 0)
+        return 0;
+    size_t width = H5Tget_size(type);
+    if (width == 0 || width > MAX_STRING_BYTES)
+        throw OpenMMException("the dataset " + path + " has an impossible string width (" + std::to_string(width) +
+                              " bytes); the file is damaged");
+    return width;
+}
+
+std::vector<std::string> readStrings(hid_t file, const std::string& path, hsize_t start, hsize_t count);
+
+/// Replaces a fixed-length string column by one `width` bytes wide holding the same rows (the old one's space
+/// stays in the file: a few doublings of a per-record column).
+void widenStrings(hid_t file, const std::string& path, size_t width) {
+    std::vector<std::string> rows = readStrings(file, path, 0, numRows(file, path));
+    std::string wider = path + ".widened";
+    Handle type(fixedStringType(width), H5Tclose, "string type");
+    createDataset(file, wider, type, {}, true);
+    std::string buffer(rows.size() * width, '\0');
+    for (size_t i = 0; i < rows.size(); i++)
+        rows[i].copy(&buffer[i * width], rows[i].size());
+    appendRows(file, wider, type, buffer.data(), rows.size());
+    check(H5Ldelete(file, path.c_str(), H5P_DEFAULT), "replacing " + path);
+    check(H5Lmove(file, wider.c_str(), file, path.c_str(), H5P_DEFAULT, H5P_DEFAULT), "replacing " + path);
+}
+
 void appendStrings(hid_t file, const std::string& path, const std::vector<std::string>& values) {
-    std::vector<const char*> pointers;
-    for (const std::string& value : values)
-        pointers.push_back(value.c_str());
-    Handle type(stringType(), H5Tclose, "string type");
-    appendRows(file, path, type, pointers.data(), pointers.size());
+    size_t longest = 0;
+    for (const std::string& value : values) {
+        checkNoNul(value, path);
+        longest = std::max(longest, value.size());
+    }
+    size_t width = stringWidth(file, path);
+    if (width == 0) { // a file of format version 1 or 2, resumed: its own kind of strings
+        std::vector<const char*> pointers;
+        for (const std::string& value : values)
+            pointers.push_back(value.c_str());
+        Handle type(stringType(), H5Tclose, "string type");
+        appendRows(file, path, type, pointers.data(), pointers.size());
+        return;
+    }
+    if (longest > width) {
+        width = std::max(longest, std::min(2 * width, MAX_STRING_BYTES));
+        widenStrings(file, path, width);
+    }
+    std::string buffer(values.size() * width, '\0');
+    for (size_t i = 0; i < values.size(); i++)
+        values[i].copy(&buffer[i * width], values[i].size());
+    Handle type(fixedStringType(width), H5Tclose, "string type");
+    appendRows(file, path, type, buffer.data(), values.size());
+}
+
+/// Refuses to read `bytes` from a dataset that cannot hold them: deflate expands at most 1032:1, and every chunk
+/// of this writer's files is written, so a column stores at least 1/1032 of what it holds (a chunk's worth of
+/// slack allowed).  A damaged size (a shape of 10^12 rows over a few stored bytes) ends here, before allocating.
+void checkStoredBytes(hid_t dataset, const std::string& path, size_t bytes) {
+    hsize_t stored = H5Dget_storage_size(dataset);
+    size_t chunkBytes = 1 << 20;
+    if (bytes > chunkBytes && bytes / 1032 > stored + chunkBytes)
+        throw OpenMMException("the dataset " + path + " says it holds " + std::to_string(bytes) +
+                              " bytes but stores only " + std::to_string(stored) + "; the file is damaged");
 }
 
 /// Reads rows [start, start+count) of a dataset as a flat vector.
 template <class T>
-std::vector<T> readRows(hid_t file, const std::string& path, hid_t memoryType, hsize_t start, hsize_t count) {
+std::vector<T> readRows(hid_t file, const std::string& path, hid_t memoryType, hsize_t start, hsize_t count,
+                        size_t elementSize = 1) {
     Handle dataset(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose, "the file has no dataset " + path);
     Handle fileSpace(H5Dget_space(dataset), H5Sclose, "dataspace of " + path);
     int rank = H5Sget_simple_extent_ndims(fileSpace);
@@ -227,8 +320,10 @@ std::vector<T> readRows(hid_t file, const std::string& path, hid_t memoryType, h
     hsize_t perRow = 1;
     for (int i = 1; i < rank; i++)
         perRow *= dims[i];
+    perRow *= elementSize;
     if (perRow == 0 || count > std::numeric_limits<size_t>::max() / sizeof(T) / perRow)
         throw OpenMMException("the dataset " + path + " has an impossible shape; the file is damaged");
+    checkStoredBytes(dataset, path, count * perRow * sizeof(T));
     std::vector<T> values(count * perRow);
     if (count == 0)
         return values;
@@ -243,12 +338,27 @@ std::vector<T> readRows(hid_t file, const std::string& path, hid_t memoryType, h
 }
 
 std::vector<std::string> readStrings(hid_t file, const std::string& path, hsize_t start, hsize_t count) {
-    Handle type(stringType(), H5Tclose, "string type");
-    std::vector<char*> pointers = readRows<char*>(file, path, type, start, count);
+    size_t width = stringWidth(file, path);
     std::vector<std::string> values;
-    for (char* pointer : pointers) {
-        values.emplace_back(pointer != nullptr ? pointer : "");
-        H5free_memory(pointer);
+    if (width == 0) { // format versions 1 and 2
+        Handle type(stringType(), H5Tclose, "string type");
+        std::vector<char*> pointers = readRows<char*>(file, path, type, start, count);
+        for (char* pointer : pointers) {
+            values.emplace_back(pointer != nullptr ? pointer : "");
+            H5free_memory(pointer);
+        }
+        return values;
+    }
+    // In blocks of at most 16 MiB, so that a long column never needs one buffer of its full size.
+    Handle type(fixedStringType(width), H5Tclose, "string type");
+    hsize_t block = std::max<hsize_t>(1, (16u << 20) / width);
+    for (hsize_t first = 0; first < count; first += block) {
+        hsize_t rows = std::min(block, count - first);
+        std::vector<char> bytes = readRows<char>(file, path, type, start + first, rows, width);
+        for (hsize_t i = 0; i < rows; i++) {
+            const char* text = bytes.data() + i * width;
+            values.emplace_back(text, std::find(text, text + width, '\0') - text);
+        }
     }
     return values;
 }
@@ -365,7 +475,7 @@ void createLayout(hid_t file, const DatasetAttributes& attributes) {
             Handle(
                 H5Gcreate2(file, std::string("/").append(column.group).c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                 H5Gclose, std::string("creating /").append(column.group));
-    Handle str(stringType(), H5Tclose, "string type");
+    Handle str(fixedStringType(FIRST_STRING_WIDTH), H5Tclose, "string type");
     for (const DatasetColumn& column : DATASET_COLUMNS) {
         std::string path = std::string("/").append(column.group).append("/").append(column.name);
         std::vector<hsize_t> trailing;
@@ -571,7 +681,11 @@ hid_t openFile(const std::string& path, unsigned flags) {
 /// Creates a new file with the layout at `path` (truncating) and returns it open.
 hid_t createFile(const std::string& path, const DatasetAttributes& attributes) {
     silenceHdf5();
-    hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    // The file format of HDF5 1.10 and later: every piece of metadata (superblock, object headers, chunk
+    // indexes) carries a checksum, so that damaged metadata is an error rather than a wrong structure.
+    Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access properties");
+    check(H5Pset_libver_bounds(access, H5F_LIBVER_V110, H5F_LIBVER_LATEST), "file format bounds");
+    hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access);
     if (file < 0)
         throw OpenMMException("cannot create \"" + path + "\"; check that its directory exists and is writable");
     try {

@@ -10,6 +10,7 @@
 Units are OpenMM's everywhere: positions and box in nm, time in ps, energies in kJ/mol, forces in
 kJ/mol/nm, charges in elementary charges.  Only numpy and h5py are needed (not OpenMM).
 """
+import contextlib
 import glob
 import os
 import warnings
@@ -24,6 +25,31 @@ from .records import LABEL_FIELDS, Record
 __all__ = ["Dataset", "layout", "format_version"]
 
 _OFFSETS = ("atom_offset", "molecule_offset", "bond_offset", "frame_offset")
+#: The column whose rows each record offset counts.
+_OFFSET_ROWS = {"atom_offset": "atoms/atomic_number", "molecule_offset": "molecules/smiles",
+                "bond_offset": "bonds/index", "frame_offset": "frames/time"}
+#: What h5py and numpy raise on a file whose bytes were changed (a failed filter, a missing object, a wrong type,
+#: an index beyond an array): turned into the ValueError that names the file.
+_DAMAGE_ERRORS = (OSError, KeyError, RuntimeError, IndexError, TypeError, OverflowError, AttributeError)
+
+
+@contextlib.contextmanager
+def _damaged(path):
+    """Reading a dataset file: h5py's and numpy's errors on damaged bytes become a ValueError naming the file."""
+    try:
+        yield
+    except _DAMAGE_ERRORS as e:
+        raise ValueError(f"{path} is a damaged openmm-mrl dataset ({type(e).__name__}: {e}); it cannot be read "
+                         f"as written: rebuild it, or restore a copy") from e
+
+
+def _check_offsets(h5, offsets: Dict[str, np.ndarray], path):
+    """Every record offset column runs from 0, never decreases, and stays within the rows it counts."""
+    for name, column in _OFFSET_ROWS.items():
+        o, rows = offsets[name], h5[column].shape[0]
+        if len(o) == 0 or o[0] != 0 or np.any(np.diff(o) < 0) or o[-1] > rows:
+            raise ValueError(f"{path} is a damaged openmm-mrl dataset: /records/{name} does not run from 0 upwards "
+                             f"to at most the {rows} rows of /{column}; rebuild it, or restore a copy")
 
 
 def layout(label_set: Optional[str] = None) -> List[Tuple[str, str, str, tuple, bool, str]]:
@@ -63,6 +89,14 @@ def _read_attributes(h5) -> dict:
     return {name: _to_python(value) for name, value in h5.attrs.items()}
 
 
+def _claims_more_than_it_stores(d) -> bool:
+    """Deflate expands at most 1032:1 and the writer writes every chunk, so a column stores at least 1/1032 of what
+    it holds (1 MiB of slack); a damaged shape (10^12 rows over a few bytes) is refused before anything is read.
+    The same rule as the C++ reader's."""
+    logical, slack = d.size * d.dtype.itemsize, 1 << 20
+    return logical > slack and logical // 1032 > d.id.get_storage_size() + slack
+
+
 def _check_format(h5, path):
     """Checks the root attributes and every dataset of the layout (presence, element kind, row shape)."""
     core = _core.core()
@@ -89,6 +123,9 @@ def _check_format(h5, path):
                    else d.dtype.kind == np.dtype(dtype).kind)
         if not kind_ok or tuple(d.shape[1:]) != tuple(shape):
             wrong.append(f"{where} is {d.dtype}{list(d.shape)}, expected {dtype}[*{''.join(f', {n}' for n in shape)}]")
+        elif _claims_more_than_it_stores(d):
+            wrong.append(f"{where} says it holds {d.size * d.dtype.itemsize} bytes but stores only "
+                         f"{d.id.get_storage_size()}")
     if missing:
         raise ValueError(f"{path} is an incomplete openmm-mrl dataset: it lacks {', '.join(missing)}")
     if wrong:
@@ -178,7 +215,8 @@ class Dataset:
     given key) as a :class:`Record`; ``ds.iter_frames()`` streams every frame.  Units: nm, ps, kJ/mol,
     kJ/mol/nm.  Use it as a context manager, or call :meth:`close`.
 
-    Raises ValueError naming the file when it is missing, is not HDF5, or is not an openmm-mrl dataset.
+    Raises ValueError naming the file when it is missing, is not HDF5, or is not an openmm-mrl dataset, and
+    (every method) when its bytes are damaged.
     A leftover journal (``PATH.journal/``, records of an interrupted run not yet folded into the file)
     gives a warning: those records are not visible until a writer folds them.
     """
@@ -187,15 +225,18 @@ class Dataset:
         self.path = os.fspath(path)
         self._h5 = _open_h5(self.path, "r")
         try:
-            _check_format(self._h5, self.path)
-            self.attributes: dict = _read_attributes(self._h5)
-            #: the label sets (format version 2): {name: method}
-            self.label_sets: Dict[str, str] = {
-                name: _to_python(self._h5[f"labels/{name}"].attrs.get("method", "")) for name in label_set_names(self._h5)}
-            self._offsets = {name: self._h5["records/" + name][:] for name in _OFFSETS}
-            self._keys = _read_strings(self._h5["records/key"])
-            if any(len(self._offsets[name]) != len(self._keys) + 1 for name in _OFFSETS):
-                raise ValueError(f"{self.path}: /records/*_offset must have one row more than /records/key")
+            with _damaged(self.path):
+                _check_format(self._h5, self.path)
+                self.attributes: dict = _read_attributes(self._h5)
+                #: the label sets (format version 2): {name: method}
+                self.label_sets: Dict[str, str] = {
+                    name: _to_python(self._h5[f"labels/{name}"].attrs.get("method", ""))
+                    for name in label_set_names(self._h5)}
+                self._offsets = {name: np.asarray(self._h5["records/" + name][:], np.int64) for name in _OFFSETS}
+                self._keys = _read_strings(self._h5["records/key"])
+                if any(len(self._offsets[name]) != len(self._keys) + 1 for name in _OFFSETS):
+                    raise ValueError(f"{self.path}: /records/*_offset must have one row more than /records/key")
+                _check_offsets(self._h5, self._offsets, self.path)
         except BaseException:
             self._h5.close()
             raise
@@ -255,7 +296,8 @@ class Dataset:
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(f"record {i} out of range: {self.path} has {len(self)} records")
-        return _read_record(self._h5, i, self._offsets)
+        with _damaged(self.path):
+            return _read_record(self._h5, i, self._offsets)
 
     def records(self) -> Iterator[Record]:
         """Every record, in file order."""
@@ -264,7 +306,8 @@ class Dataset:
 
     def skipped(self) -> List[Tuple[str, str, str]]:
         """The inputs that gave no record: a list of ``(key, pair_id, reason)``."""
-        return _read_skipped(self._h5)
+        with _damaged(self.path):
+            return _read_skipped(self._h5)
 
     def iter_frames(self, records: Optional[Sequence[int]] = None,
                     max_rows: int = 1 << 20) -> Iterator[dict]:
@@ -282,8 +325,16 @@ class Dataset:
         ``records``: record numbers to read (default all, in order).  ``max_rows``: the most
         frame-atom rows read at once (memory bound).
         """
+        records = range(len(self)) if records is None else [int(r) for r in records]
+        for r in records:
+            if not 0 <= r < len(self):
+                raise IndexError(f"record {r} out of range: {self.path} has {len(self)} records")
+        with _damaged(self.path):
+            yield from self._frames(records, max_rows)
+
+    def _frames(self, records, max_rows: int) -> Iterator[dict]:
         h5, off = self._h5, self._offsets
-        for r in (range(len(self)) if records is None else records):
+        for r in records:
             a0, a1 = int(off["atom_offset"][r]), int(off["atom_offset"][r + 1])
             b0, b1 = int(off["bond_offset"][r]), int(off["bond_offset"][r + 1])
             m0, m1 = int(off["molecule_offset"][r]), int(off["molecule_offset"][r + 1])
