@@ -2,6 +2,8 @@
 // Bad input gets an OpenMMException that names the problem, never a crash.
 #include "MRLTestUtilities.h"
 #include "openmm/State.h"
+#include <fstream>
+#include <iterator>
 #include <memory>
 
 using namespace MRLPlugin;
@@ -18,14 +20,47 @@ protected:
         std::unique_ptr<System> system(makeSystem(n, box));
         system->addForce(force);
         VerletIntegrator integrator(0.001);
-        Context context(*system, integrator, Platform::getPlatformByName("Reference"));
-        context.setPositions(randomPositions(n, 1.0, 1));
-        context.getState(State::Energy | State::Forces);
+        std::unique_ptr<Context> context;
+        {
+            IgnoreLeaksOfAFailingContext failing; // most errors of these tests are thrown here
+            context = std::make_unique<Context>(*system, integrator, Platform::getPlatformByName("Reference"));
+        }
+        context->setPositions(randomPositions(n, 1.0, 1));
+        context->getState(State::Energy | State::Forces);
     }
 };
 
 TEST_F(MRLErrors, MissingFile) {
     EXPECT_THROW_MESSAGE(MRLForce("/nonexistent/model.pt"), "cannot open the model file '/nonexistent/model.pt'");
+}
+
+TEST_F(MRLErrors, DamagedModelArchiveIsRefusedBeforeLibTorchReadsIt) {
+    // Every byte of a stored member is covered by its CRC-32: a flipped byte anywhere in the data of a real
+    // TorchScript file is named (LibTorch itself would allocate an unpickled length of gigabytes; tests/fuzz).
+    std::ifstream in(model("pair_graph.pt"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GT(bytes.size(), 1000u);
+    MRLForce intact(bytes.data(), bytes.size());
+    int named = 0;
+    for (size_t at = 100; at < bytes.size() / 2; at += 97) {
+        std::string damaged = bytes;
+        damaged[at] = static_cast<char>(damaged[at] ^ 0x20);
+        try {
+            MRLForce force(damaged.data(), damaged.size());
+        } catch (const OpenMMException& e) {
+            std::string message = e.what();
+            named += message.find("damaged model archive") != std::string::npos ||
+                     message.find("is not a TorchScript model") != std::string::npos;
+        }
+    }
+    EXPECT_GT(named, 0);
+    std::string cut = bytes.substr(0, bytes.size() - 30);
+    EXPECT_THROW_MESSAGE(MRLForce(cut.data(), cut.size()), "not a complete zip archive");
+    std::string flipped = bytes;
+    size_t pickle = flipped.find("data.pkl");
+    ASSERT_NE(pickle, std::string::npos);
+    flipped[pickle + 40] = static_cast<char>(flipped[pickle + 40] ^ 1); // inside the first member's data
+    EXPECT_THROW_MESSAGE(MRLForce(flipped.data(), flipped.size()), "fails its CRC-32 check");
 }
 
 TEST_F(MRLErrors, FileThatIsNotAModel) {

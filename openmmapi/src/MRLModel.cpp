@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "internal/MRLModel.h"
+#include "internal/MRLArchive.h"
 #include "openmm/OpenMMException.h"
 #include <sstream>
 
@@ -7,6 +8,7 @@ using namespace MRLPlugin;
 using OpenMM::OpenMMException;
 
 torch::jit::Module MRLPlugin::loadModel(const std::string& bytes, const std::string& source) {
+    checkModelArchive(bytes, source);
     std::istringstream stream(bytes);
     try {
         return torch::jit::load(stream, torch::kCPU);
