@@ -330,4 +330,30 @@ TEST_F(ReaderTest, SystemFileRoundTripsParticlesAndConstraints) {
     write("junk.xml", "not xml at all");
     message = errorOf([&] { readSystemFile(path("junk.xml"), "--system"); });
     EXPECT_NE(message.find("junk.xml is not an OpenMM System XML file"), std::string::npos) << message;
+    // Cut inside a tag: OpenMM's parser reads past the end of such text (tests/fuzz found it); ours names it.
+    write("cut.xml", "<?xml version=\"1.0\" ?>\n<System openmmVersion=\"8.6.1\" type=\"System\" versi");
+    message = errorOf([&] { readSystemFile(path("cut.xml"), "--system"); });
+    EXPECT_NE(message.find("not well-formed XML: an attribute without a value in the tag <System"), std::string::npos)
+        << message;
+}
+
+TEST(XmlStructure, FindsWhatOpenMMsParserCannotTake) {
+    EXPECT_EQ(findXmlStructureError("<?xml version=\"1.0\" ?>\n<A x=\"1\"><B y='2'/>text &amp; more</A>\n"), "");
+    EXPECT_EQ(findXmlStructureError("<!-- c --><A/>"), "");
+    for (const auto& [text, problem] :
+         std::vector<std::pair<std::string, std::string>>{{"<A x=\"1\"", "an unterminated tag <A"},
+                                                          {"<A x=\"1>", "an unterminated attribute value"},
+                                                          {"<A x=1/>", "an unquoted attribute value"},
+                                                          {"<A x=\"<\"/>", "a '<' inside an attribute value"},
+                                                          {"<A><B></A>", "</A> closes <B>"},
+                                                          {"<A>", "is not closed"},
+                                                          {"<A/><B/>", "a second root element"},
+                                                          {"<A/>junk", "text outside the root element"},
+                                                          {std::string("<A/>\0", 5), "a NUL byte"},
+                                                          {"<!DOCTYPE x><A/>", "a DOCTYPE"},
+                                                          {"<A x=\"1\"y=\"2\"/>", "a malformed attribute"},
+                                                          {"", "no element"}}) {
+        std::string found = findXmlStructureError(text);
+        EXPECT_NE(found.find(problem), std::string::npos) << "for \"" << text << "\": " << found;
+    }
 }

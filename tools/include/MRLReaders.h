@@ -90,8 +90,13 @@ private:
     std::vector<float> buffer;
 };
 
+/// The first structural problem of an XML text ("" when none): unbalanced or unterminated tags, quotes and comments,
+/// NUL bytes, text outside the root.  OpenMM 8.6's XML parser (irrXML) reads past the end of such text (a crash,
+/// found by tests/fuzz), so every XML file is checked with this before XmlSerializer sees it.
+std::string findXmlStructureError(const std::string& text);
+
 /// One frame from an OpenMM State XML file (XmlSerializer.serialize(state)): positions, box and time.
-/// Throws when the file cannot be opened, is no State, or holds no positions.
+/// Throws when the file cannot be opened, is not well-formed XML, is no State, or holds no positions.
 TrajectoryFrame readStateFile(const std::string& path, const std::string& label);
 
 /// An OpenMM System from its XML (XmlSerializer.serialize(system)).  Load the plugins first

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
+#include <cctype>
 #include <fstream>
+#include <sstream>
+#include <vector>
 
 #include "MRLReaders.h"
 #include "MRLText.h"
@@ -11,10 +14,148 @@ using OpenMM::OpenMMException;
 
 namespace MRLPlugin {
 
-TrajectoryFrame readStateFile(const std::string& path, const std::string& label) {
-    std::ifstream in(path);
+namespace {
+
+bool isNameStart(char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
+}
+
+bool isNameChar(char c) {
+    return isNameStart(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+}
+
+bool isSpace(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/// The whole file, or an OpenMMException naming it.
+std::string readText(const std::string& path, const std::string& label) {
+    std::ifstream in(path, std::ios::binary);
     if (!in)
         throw OpenMMException(openError(label + " file", path));
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+} // namespace
+
+std::string findXmlStructureError(const std::string& text) {
+    std::vector<std::string> open;
+    bool rootSeen = false;
+    size_t i = 0, n = text.size();
+    auto at = [&](size_t position) { return " at byte " + std::to_string(position); };
+    if (text.find('\0') != std::string::npos)
+        return "a NUL byte" + at(text.find('\0'));
+    while (i < n) {
+        if (text[i] != '<') {
+            if (open.empty() && !isSpace(text[i]))
+                return "text outside the root element" + at(i);
+            if (text[i] == '&') {
+                size_t end = text.find(';', i);
+                if (end == std::string::npos || end - i > 12)
+                    return "an unterminated entity reference" + at(i);
+                i = end;
+            }
+            i++;
+            continue;
+        }
+        if (text.compare(i, 4, "<!--") == 0) {
+            size_t end = text.find("-->", i + 4);
+            if (end == std::string::npos)
+                return "an unterminated comment" + at(i);
+            i = end + 3;
+            continue;
+        }
+        if (text.compare(i, 2, "<?") == 0) {
+            size_t end = text.find("?>", i + 2);
+            if (end == std::string::npos)
+                return "an unterminated processing instruction" + at(i);
+            i = end + 2;
+            continue;
+        }
+        if (text.compare(i, 2, "<!") == 0)
+            return "a DOCTYPE or CDATA section (OpenMM's files have none)" + at(i);
+        bool closing = i + 1 < n && text[i + 1] == '/';
+        size_t start = i;
+        i += closing ? 2 : 1;
+        size_t nameStart = i;
+        if (i >= n || !isNameStart(text[i]))
+            return "a tag without a name" + at(start);
+        while (i < n && isNameChar(text[i]))
+            i++;
+        std::string name = text.substr(nameStart, i - nameStart);
+        if (closing) {
+            while (i < n && isSpace(text[i]))
+                i++;
+            if (i >= n || text[i] != '>')
+                return "an unterminated closing tag </" + name + at(start);
+            if (open.empty() || open.back() != name)
+                return "</" + name + "> closes " + (open.empty() ? "nothing" : "<" + open.back() + ">") + at(start);
+            open.pop_back();
+            i++;
+            continue;
+        }
+        if (open.empty() && rootSeen)
+            return "a second root element <" + name + ">" + at(start);
+        bool selfClosing = false;
+        while (true) {
+            bool spaced = false;
+            while (i < n && isSpace(text[i])) {
+                i++;
+                spaced = true;
+            }
+            if (i >= n)
+                return "an unterminated tag <" + name + at(start);
+            if (text[i] == '>')
+                break;
+            if (text[i] == '/') {
+                if (i + 1 >= n || text[i + 1] != '>')
+                    return "a stray '/' in the tag <" + name + at(i);
+                selfClosing = true;
+                i++;
+                break;
+            }
+            if (!spaced || !isNameStart(text[i]))
+                return "a malformed attribute in the tag <" + name + at(i);
+            while (i < n && isNameChar(text[i]))
+                i++;
+            while (i < n && isSpace(text[i]))
+                i++;
+            if (i >= n || text[i] != '=')
+                return "an attribute without a value in the tag <" + name + at(i);
+            i++;
+            while (i < n && isSpace(text[i]))
+                i++;
+            if (i >= n || (text[i] != '"' && text[i] != '\''))
+                return "an unquoted attribute value in the tag <" + name + at(i);
+            char quote = text[i];
+            size_t end = text.find(quote, i + 1);
+            if (end == std::string::npos)
+                return "an unterminated attribute value in the tag <" + name + at(i);
+            if (text.find('<', i + 1) < end)
+                return "a '<' inside an attribute value of the tag <" + name + at(i);
+            i = end + 1;
+        }
+        i++; // past '>'
+        rootSeen = true;
+        if (!selfClosing)
+            open.push_back(name);
+    }
+    if (!open.empty())
+        return "the element <" + open.back() + "> is not closed (the file is cut short?)";
+    if (!rootSeen)
+        return "no element";
+    return "";
+}
+
+TrajectoryFrame readStateFile(const std::string& path, const std::string& label) {
+    std::string text = readText(path, label);
+    std::string problem = findXmlStructureError(text);
+    if (!problem.empty())
+        throw OpenMMException(label + " " + path + " is not an OpenMM State XML file (not well-formed XML: " + problem +
+                              "); write it with XmlSerializer.serialize(context.getState(getPositions=True))");
+    std::istringstream in(text);
     std::unique_ptr<OpenMM::State> state;
     try {
         state.reset(OpenMM::XmlSerializer::deserialize<OpenMM::State>(in));
@@ -34,9 +175,12 @@ TrajectoryFrame readStateFile(const std::string& path, const std::string& label)
 }
 
 std::unique_ptr<OpenMM::System> readSystemFile(const std::string& path, const std::string& label) {
-    std::ifstream in(path);
-    if (!in)
-        throw OpenMMException(openError(label + " file", path));
+    std::string text = readText(path, label);
+    std::string problem = findXmlStructureError(text);
+    if (!problem.empty())
+        throw OpenMMException(label + " " + path + " is not an OpenMM System XML file (not well-formed XML: " +
+                              problem + "); write it with XmlSerializer.serialize(system)");
+    std::istringstream in(text);
     try {
         return std::unique_ptr<OpenMM::System>(OpenMM::XmlSerializer::deserialize<OpenMM::System>(in));
     } catch (const std::exception& e) {
