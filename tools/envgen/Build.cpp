@@ -47,6 +47,7 @@ struct Pair {
     int index = 0; ///< row number among the pairs (0-based): part of every record key
     std::string first, second, id;
     double weight = 1.0;
+    int copies = 0; ///< partner copies of this row (the copies column); 0: --copies
 };
 
 std::vector<std::string> splitCsvLine(const std::string& line) {
@@ -70,15 +71,16 @@ std::vector<std::string> splitCsvLine(const std::string& line) {
     return fields;
 }
 
-/// Reads the pairs CSV: columns central/first, partner/second, optional id and weight, with or without a header
-/// (a header names the columns: central or smiles1, partner or smiles2, id, weight).  '#' starts a comment line.
+/// Reads the pairs CSV: columns central/first, partner/second, optional id, weight and copies, with or without a
+/// header (a header names the columns: central or smiles1, partner or smiles2, id, weight, copies).  '#' starts a
+/// comment line.
 std::vector<Pair> readPairs(const std::string& path, std::uint64_t& contentHash) {
     std::ifstream in(path);
     if (!in)
         throw UsageError("cannot read the pairs CSV \"" + path + "\"; check the path");
     std::vector<Pair> pairs;
     std::string line;
-    int columns[4] = {0, 1, 2, 3}; // central, partner, id, weight
+    int columns[5] = {0, 1, 2, 3, 4}; // central, partner, id, weight, copies
     bool first = true;
     int lineNumber = 0;
     contentHash = 1469598103934665603ull;
@@ -112,6 +114,7 @@ std::vector<Pair> readPairs(const std::string& path, std::uint64_t& contentHash)
                 columns[1] = column({"partner", "smiles2", "solvent"}, -1);
                 columns[2] = column({"id", "name"}, -2);
                 columns[3] = column({"weight"}, -2);
+                columns[4] = column({"copies"}, -2);
                 if (columns[0] < 0 || columns[1] < 0)
                     throw UsageError("the header of \"" + path +
                                      "\" needs columns central and partner (or smiles1 and smiles2)");
@@ -138,6 +141,15 @@ std::vector<Pair> readPairs(const std::string& path, std::uint64_t& contentHash)
             if (*end != '\0' || !std::isfinite(pair.weight) || pair.weight < 0)
                 throw UsageError("line " + std::to_string(lineNumber) + " of \"" + path + "\": the weight \"" + weight +
                                  "\" is not a non-negative number");
+        }
+        std::string copies = field(columns[4]);
+        if (!copies.empty()) {
+            char* end = nullptr;
+            long value = std::strtol(copies.c_str(), &end, 10);
+            if (*end != '\0' || value < 1 || value > 100000)
+                throw UsageError("line " + std::to_string(lineNumber) + " of \"" + path + "\": the copies \"" + copies +
+                                 "\" is not a whole number from 1 to 100000 (leave it empty for --copies)");
+            pair.copies = static_cast<int>(value);
         }
         pairs.push_back(pair);
     }
@@ -193,7 +205,7 @@ Environment makeEnvironment(const Pair& pair, int conformer, const std::string& 
     const PreparedMolecule& partner = swap ? a : b;
 
     PlacementOptions placement;
-    placement.copies = settings.copies;
+    placement.copies = pair.copies > 0 ? pair.copies : settings.copies;
     placement.minDistanceNm = settings.minDistance;
     placement.periodic = settings.periodic;
     placement.boxNm = settings.box;
