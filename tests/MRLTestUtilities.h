@@ -4,6 +4,7 @@
 #define MRL_TEST_UTILITIES_H_
 
 #include "MRLForce.h"
+#include "MRLSanitizers.h"
 #include "openmm/Context.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"

@@ -503,11 +503,12 @@ TEST_F(MMFFSystem, CallersMoleculeIsNotModified) {
 
 TEST_F(MMFFSystem, MoleculeThatMMFF94CannotTypeIsRejected) {
     // MMFF94 has no types for boron, selenium or xenon, and RDKit's typer none for sulfur with six fluorines.
-    for (const auto& [smiles, atomText, problem] : std::vector<std::array<std::string, 3>>{
+    for (const auto& [smilesText, atomText, problem] : std::vector<std::array<std::string, 3>>{
              {"B(O)(O)O", "atom 0 (B)", "MMFF94 has no atom types for B"},
              {"C[Se]C", "atom 1 (Se)", "MMFF94 has no atom types for Se"},
              {"O=[Xe](=O)=O", "atom 1 (Xe)", "MMFF94 has no atom types for Xe"},
              {"FS(F)(F)(F)(F)F", "atom 1 (S)", "no MMFF94 atom type for this bonding (S with 6 neighbours"}}) {
+        const std::string& smiles = smilesText; // a structured binding cannot be captured by clang 14's lambdas
         std::unique_ptr<RDKit::RWMol> mol(RDKit::SmilesToMol(smiles));
         RDKit::MolOps::addHs(*mol);
         RDKit::RWMol copy(*mol);
