@@ -227,3 +227,23 @@ def test_init_starts_the_trunk_from_a_pretrained_force_head_and_exports(head_dat
     assert meta["cutoff_nm"] == 0.4 and meta["elements"] == [1, 54]
     z, mol, x = environment()
     assert energy_forces(module.double(), x, z, np.zeros_like(mol))[0] == 0.0
+
+
+def test_the_shipped_pretrained_trunk_fine_tunes_on_a_users_labels(head_data, tmp_path):
+    """models/mrl-trunk-mmff94.pt (pretrained on 35 940 MMFF94 frames of 1198 pairs) starts a correction head on
+    any dataset with forces: its trunk's weights are the ones loaded, its shape wins over the command line's."""
+    trunk = os.path.join(os.path.dirname(__file__), "..", "..", "models", "mrl-trunk-mmff94.pt")
+    shipped = torch.load(trunk, weights_only=False)
+    assert shipped["kind"] == "force" and shipped["config"]["features"] == 32 and shipped["config"]["cutoff_nm"] == 0.5
+    head_model, config = with_pretrained_trunk(InteractionHead, InteractionConfig(features=8), trunk)
+    assert config.features == 32 and config.layers == 2
+    for name, value in head_model.trunk.state_dict().items():
+        assert torch.equal(value, shipped["model"]["head.trunk." + name]), name
+    result = subprocess.run([sys.executable, "-m", "openmmmrl.train", str(head_data), "--output", str(tmp_path / "ft"),
+                             "--model", "interaction", "--init", trunk, "--label-set", "mmff94-interaction",
+                             "--epochs", "1", "--batch-size", "16", "--threads", "1", "--quiet",
+                             "--validation-fraction", "0.2", "--test-fraction", "0.2"],
+                            capture_output=True, encoding="utf-8", errors="replace", env=ENV)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = torch.load(tmp_path / "ft" / "best.pt", weights_only=False)
+    assert state["kind"] == "interaction" and state["config"]["features"] == 32
