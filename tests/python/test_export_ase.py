@@ -105,7 +105,7 @@ def read_h5(path):
                                                  "frames/total_energy", "frames/interaction_energy",
                                                  "frames/atom_offset", "frames/time", "frame_atoms/positions",
                                                  "frame_atoms/total_forces", "frame_atoms/interaction_forces")}
-        data["attrs"] = dict(h5.attrs)
+        data["attrs"] = {k: v.decode() if isinstance(v, bytes) else v for k, v in h5.attrs.items()}  # v3: bytes
     return data
 
 
