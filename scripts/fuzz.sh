@@ -9,6 +9,7 @@
 #
 #   scripts/fuzz.sh                 # every target, 60 s each
 #   MRL_FUZZ_SECONDS=600 scripts/fuzz.sh dcd pdb
+# The mutations follow MRL_FUZZ_SEED (1): CI repeats the same sequence; set another seed to explore further.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MRL_SANITIZE_BUILD_DIR:-$root/build-asan}"
@@ -52,7 +53,7 @@ for target in "${targets[@]}"; do
   [ -d "$regressions" ] && [ "$seeds" != dataset ] && inputs+=("$regressions")
   # The first directory is the working corpus (new inputs go there, never into the repository).
   "$binary" "${script[@]}" "$work" "${inputs[@]}" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=3072 -malloc_limit_mb=1024 \
-    -print_final_stats=1 -artifact_prefix="$findings/$target-" >"$log" 2>&1
+    -seed="${MRL_FUZZ_SEED:-1}" -print_final_stats=1 -artifact_prefix="$findings/$target-" >"$log" 2>&1
   rc=$?
   runs="$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)"
   if [ $rc -eq 0 ]; then
