@@ -22,16 +22,8 @@ if [ "${1:-}" = "--build-only" ]; then
   build_only=1
   shift
 fi
-missing=()
-for package in clang libclang-rt-14-dev; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing Debian packages: ${missing[*]}"
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source "$root/scripts/debian-packages.sh"
+install_missing_debian_packages clang libclang-rt-14-dev
 if [ ! -f "$build/CMakeCache.txt" ]; then
   say "configuring $build (clang, -fsanitize=$sanitizers, libFuzzer targets)"
   fuzzers=ON

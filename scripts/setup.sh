@@ -14,16 +14,8 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # 1. Debian packages (compilers, GoogleTest, OpenCL on the CPU through PoCL).
 debian_packages=(g++ cmake make libgtest-dev pocl-opencl-icd ocl-icd-opencl-dev librdkit-dev libboost-dev libhdf5-dev openmpi-bin)
-missing=()
-for package in "${debian_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing Debian packages: ${missing[*]}"
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source "$root/scripts/debian-packages.sh"
+install_missing_debian_packages "${debian_packages[@]}"
 
 # 2. The project venv with the pinned Python packages.
 if [ ! -x "$venv/bin/python" ]; then

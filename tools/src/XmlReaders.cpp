@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <cctype>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -27,6 +28,12 @@ bool isNameChar(char c) {
 bool isSpace(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
+
+/// What the structure check steps over whole: comments and processing instructions (the XML declaration).
+struct Skipped {
+    const char *open, *close, *what;
+};
+const Skipped SKIPPED[] = {{"<!--", "-->", "comment"}, {"<?", "?>", "processing instruction"}};
 
 /// The whole file, or an OpenMMException naming it.
 std::string readText(const std::string& path, const std::string& label) {
@@ -60,18 +67,15 @@ std::string findXmlStructureError(const std::string& text) {
             i++;
             continue;
         }
-        if (text.compare(i, 4, "<!--") == 0) {
-            size_t end = text.find("-->", i + 4);
+        const Skipped* skipped = nullptr;
+        for (const Skipped& kind : SKIPPED)
+            if (text.compare(i, std::strlen(kind.open), kind.open) == 0)
+                skipped = &kind;
+        if (skipped != nullptr) {
+            size_t end = text.find(skipped->close, i + std::strlen(skipped->open));
             if (end == std::string::npos)
-                return "an unterminated comment" + at(i);
-            i = end + 3;
-            continue;
-        }
-        if (text.compare(i, 2, "<?") == 0) {
-            size_t end = text.find("?>", i + 2);
-            if (end == std::string::npos)
-                return "an unterminated processing instruction" + at(i);
-            i = end + 2;
+                return std::string("an unterminated ") + skipped->what + at(i);
+            i = end + std::strlen(skipped->close);
             continue;
         }
         if (text.compare(i, 2, "<!") == 0)
@@ -149,20 +153,32 @@ std::string findXmlStructureError(const std::string& text) {
     return "";
 }
 
-TrajectoryFrame readStateFile(const std::string& path, const std::string& label) {
+namespace {
+
+/// An OpenMM object from its XML file: read whole, its structure checked (findXmlStructureError) before OpenMM's
+/// parser sees it; every failure an OpenMMException naming `label`, the file, `kind` ("State", "System") and
+/// `advice` (how to write such a file).
+template <class T>
+std::unique_ptr<T> deserializeXmlFile(const std::string& path, const std::string& label, const char* kind,
+                                      const char* advice) {
     std::string text = readText(path, label);
     std::string problem = findXmlStructureError(text);
+    std::string notOne = label + " " + path + " is not an OpenMM " + kind + " XML file (";
     if (!problem.empty())
-        throw OpenMMException(label + " " + path + " is not an OpenMM State XML file (not well-formed XML: " + problem +
-                              "); write it with XmlSerializer.serialize(context.getState(getPositions=True))");
+        throw OpenMMException(notOne + "not well-formed XML: " + problem + "); " + advice);
     std::istringstream in(text);
-    std::unique_ptr<OpenMM::State> state;
     try {
-        state.reset(OpenMM::XmlSerializer::deserialize<OpenMM::State>(in));
+        return std::unique_ptr<T>(OpenMM::XmlSerializer::deserialize<T>(in));
     } catch (const std::exception& e) {
-        throw OpenMMException(label + " " + path + " is not an OpenMM State XML file (" + e.what() +
-                              "); write it with XmlSerializer.serialize(context.getState(getPositions=True))");
+        throw OpenMMException(notOne + e.what() + "); " + advice);
     }
+}
+
+} // namespace
+
+TrajectoryFrame readStateFile(const std::string& path, const std::string& label) {
+    std::unique_ptr<OpenMM::State> state = deserializeXmlFile<OpenMM::State>(
+        path, label, "State", "write it with XmlSerializer.serialize(context.getState(getPositions=True))");
     TrajectoryFrame frame;
     if ((state->getDataTypes() & OpenMM::State::Positions) == 0)
         throw OpenMMException(label + " " + path +
@@ -175,18 +191,7 @@ TrajectoryFrame readStateFile(const std::string& path, const std::string& label)
 }
 
 std::unique_ptr<OpenMM::System> readSystemFile(const std::string& path, const std::string& label) {
-    std::string text = readText(path, label);
-    std::string problem = findXmlStructureError(text);
-    if (!problem.empty())
-        throw OpenMMException(label + " " + path + " is not an OpenMM System XML file (not well-formed XML: " +
-                              problem + "); write it with XmlSerializer.serialize(system)");
-    std::istringstream in(text);
-    try {
-        return std::unique_ptr<OpenMM::System>(OpenMM::XmlSerializer::deserialize<OpenMM::System>(in));
-    } catch (const std::exception& e) {
-        throw OpenMMException(label + " " + path + " is not an OpenMM System XML file (" + e.what() +
-                              "); write it with XmlSerializer.serialize(system)");
-    }
+    return deserializeXmlFile<OpenMM::System>(path, label, "System", "write it with XmlSerializer.serialize(system)");
 }
 
 } // namespace MRLPlugin
