@@ -133,6 +133,20 @@ def test_aromatic_molecules_type_as_rdkit_types_them():
             assert scale == pytest.approx(1.0, rel=1e-12) or scale == pytest.approx(0.75, rel=1e-12), smiles
 
 
+@pytest.mark.parametrize("order", ["ring first", "ring after others"])
+def test_aromatic_rings_after_the_first_molecule_type_as_alone(order):
+    """RDKit's insertMol does not carry the inserted molecule's rings into the joined molecule's ring info, so
+    an aromatic molecule joined after another one looked like a "non-ring atom marked aromatic" to the typer;
+    each molecule's MMFF94 energy must not depend on its place in the list."""
+    dioxane = [prepare("C1COCCO1", 20 + k, (6.0 * (k + 1), 0.0, 0.0)) for k in range(2)]
+    aromatic = prepare("O=C(NN=Cc1sc(N2CCOCC2)nc1-c1ccccc1)c1ccccc1F", 30)
+    molecules = [aromatic, *dioxane] if order == "ring first" else [*dioxane, aromatic]
+    system = createMMFFSystem(molecules)
+    energy, forces = openmm_energy_forces(system, positions_nm(molecules))
+    expected_energy, expected_forces = rdkit_energy_forces(combine(molecules))
+    assert relative(energy, expected_energy) < TOLERANCE and relative(forces, expected_forces) < TOLERANCE
+
+
 def test_force_group_1_is_exactly_the_intermolecular_part():
     molecules = mixture()
     system = createMMFFSystem(molecules)

@@ -605,6 +605,10 @@ OpenMM::System* createMMFFSystem(const RDKit::ROMol& inputMol, const MMFFOptions
     checkOptions(options, name);
     // RDKit's typer sets MMFF aromaticity on the molecule it is given: work on a copy.
     RDKit::RWMol mol(inputMol);
+    // The typer reads the ring info, which RDKit's insertMol (how molecules are joined into one) leaves without
+    // the inserted molecules' rings: perceive the rings of the whole molecule again.
+    mol.getRingInfo()->reset();
+    RDKit::MolOps::findSSSR(mol);
     const std::unique_ptr<RDKit::MMFF::MMFFMolProperties> props = checkAndType(mol, options.variant, name);
     const TypedMolecule typed{mol, *props, options.periodic};
 
