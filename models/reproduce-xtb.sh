@@ -18,8 +18,13 @@
 #      curve (100, 300, 1000, all frames; pretrained against random weights), 100 ps of MMFF94 + head MD of
 #      20 held-out environments and of a periodic box (a solute in 300+ MMFF94 waters, build --periodic)
 #   MRL_OUT=/data/xtb models/reproduce-xtb.sh
+#   MRL_TRUNK=models/mrl-trunk-mmff94.pt models/reproduce-xtb.sh   # fine-tune the shipped trunk (no step 4)
 # Knobs (defaults are the recipe): MRL_PROCESSES (processes of build and relabel, 2), MRL_THREADS (training
-# threads, 1), MRL_PRETRAIN_EPOCHS (3), MRL_FINETUNE_EPOCHS (30), MRL_MD_PS (100).  The model card says which were used.
+# threads, 1), MRL_PRETRAIN_EPOCHS (3), MRL_FINETUNE_EPOCHS (30), MRL_MD_PS (100), MRL_CURVE_EPOCHS (30).
+# MRL_TRUNK=CHECKPOINT skips pretraining: the correction head is fine-tuned from that trunk with its split
+# (CHECKPOINT minus .pt plus .split.json), and step 2 builds only the frames that xTB relabels, 3 per record
+# (source.h5: the same pairs, conformers and seed, --steps 600 --interval 200; about 3x faster than pretrain.h5).
+# The model card says which were used.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${MRL_VENV:-$root/.venv}"
@@ -29,26 +34,35 @@ mkdir -p "$out"
 export OMP_NUM_THREADS=1
 
 [ -f "$out/pairs.csv" ] || "$python" "$root/models/make_pairs.py" --output "$out/pairs.csv" --count 1200
-threads="${MRL_THREADS:-1}" processes="${MRL_PROCESSES:-2}"
+threads="${MRL_THREADS:-1}" processes="${MRL_PROCESSES:-2}" trunk="${MRL_TRUNK:-}"
+if [ -n "$trunk" ]; then
+  source_set="$out/source.h5" init="$trunk" split="${trunk%.pt}.split.json" frames=(--steps 600 --interval 200)
+  [ -f "$trunk" ] && [ -f "$split" ] || { echo "MRL_TRUNK=$trunk: needs the checkpoint and $split" >&2; exit 1; }
+else
+  source_set="$out/pretrain.h5" init="$out/pretrain/best.pt" split="$out/pretrain/split.json"
+  frames=(--steps 1500 --interval 100)
+fi
 # The MMFF94 set in MRL_PROCESSES shards at once (--shard k/n, each resumable), then merged into one file.
-if [ ! -f "$out/pretrain.h5" ]; then
+if [ ! -f "$source_set" ]; then
   shards=()
   for ((k = 0; k < processes; k++)); do
-    shards+=("$out/pretrain.shard${k}of${processes}.h5")
+    shards+=("${source_set%.h5}.shard${k}of${processes}.h5")
     "$venv/bin/mrl-envgen" build "$out/pairs.csv" --output "${shards[-1]}" --shard "$k/$processes" --copies 4 \
-      --conformers 2 --equilibration 200 --steps 1500 --interval 100 --seed 11 --quiet &
+      --conformers 2 --equilibration 200 "${frames[@]}" --seed 11 --quiet &
   done
   for ((k = 0; k < processes; k++)); do wait -n || { echo "a shard of the MMFF94 set failed" >&2; exit 1; }; done
-  "$venv/bin/mrl-envgen" merge "${shards[@]}" --output "$out/pretrain.h5"
+  "$venv/bin/mrl-envgen" merge "${shards[@]}" --output "$source_set"
 fi
-"$venv/bin/mrl-envgen" inspect "$out/pretrain.h5" > "$out/pretrain.txt"
-"$python" -m openmmmrl.relabel "$out/pretrain.h5" --output "$out/xtb.h5" --frames-per-record 3 \
+"$venv/bin/mrl-envgen" inspect "$source_set" > "${source_set%.h5}.txt"
+"$python" -m openmmmrl.relabel "$source_set" --output "$out/xtb.h5" --frames-per-record 3 \
   --max-records 1800 --processes "$processes" --quiet
-"$python" -m openmmmrl.train "$out/pretrain.h5" --output "$out/pretrain" --features 32 --layers 2 \
-  --cutoff-nm 0.5 --epochs "${MRL_PRETRAIN_EPOCHS:-3}" --batch-size 16 --test-split scaffold --force 0.2 --seed 1 \
-  --threads "$threads" --quiet
+if [ -z "$trunk" ]; then
+  "$python" -m openmmmrl.train "$out/pretrain.h5" --output "$out/pretrain" --features 32 --layers 2 \
+    --cutoff-nm 0.5 --epochs "${MRL_PRETRAIN_EPOCHS:-3}" --batch-size 16 --test-split scaffold --force 0.2 --seed 1 \
+    --threads "$threads" --quiet
+fi
 "$python" -m openmmmrl.train "$out/xtb.h5" --output "$out/finetune" --model interaction \
-  --init "$out/pretrain/best.pt" --delta-of gfn2 --split "$out/pretrain/split.json" \
+  --init "$init" --delta-of gfn2 --split "$split" \
   --epochs "${MRL_FINETUNE_EPOCHS:-30}" --batch-size 16 --seed 1 --threads "$threads" --quiet
 "$python" -m openmmmrl.export "$out/finetune/best.pt" --output "$root/models/mrl-head-xtb.pt"
 printf 'central,partner,id\nCC(=O)Nc1ccc(O)cc1,O,paracetamol-water\n' > "$out/box-pairs.csv"
@@ -57,4 +71,4 @@ printf 'central,partner,id\nCC(=O)Nc1ccc(O)cc1,O,paracetamol-water\n' > "$out/bo
   --interval 100 --seed 2 --quiet
 "$python" -m openmmmrl.evaluate "$out/finetune/best.pt" --data "$out/xtb.h5" --output "$out/evaluation" \
   --md-environments 20 --md-ps "${MRL_MD_PS:-100}" --nve-ps 20 --box-data "$out/box.h5" --box-environments 1 \
-  --curve-sizes 100 300 1000 all --threads "$threads" --seed 1
+  --curve-sizes 100 300 1000 all --curve-epochs "${MRL_CURVE_EPOCHS:-30}" --init "$init" --threads "$threads" --seed 1

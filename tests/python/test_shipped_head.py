@@ -36,12 +36,12 @@ def test_shipped_head_predicts_mmff94_forces_of_new_environments(head_data):
 
 
 def test_demo_runs_md_with_the_shipped_head(tmp_path):
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "run_head.py"), "--steps", "300",
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "run_head.py"), "--model", MODEL, "--steps", "300",
                              "--report-interval", "100", "--output", str(tmp_path), "--threads", "1"],
                             capture_output=True, encoding="utf-8", errors="replace", env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout[result.stdout.index("{"):])
-    assert summary["ns_per_day"] > 0 and summary["atoms"] > 20
+    assert summary["ns_per_day"] > 0 and summary["atoms"] > 20 and summary["system"] == "head alone"
     table = np.loadtxt(tmp_path / "energies.csv", delimiter=",", skiprows=1)
     assert table.shape == (3, 4) and np.isfinite(table).all()
     for name in ("trajectory.pdb", "trajectory.dcd", "energies.png"):
