@@ -40,6 +40,7 @@ import torch  # noqa: E402
 
 from openmmmrl import Dataset  # noqa: E402
 from openmmmrl.head.batch import load_frames, make_batch  # noqa: E402
+from openmmmrl.head.export import model_metadata  # noqa: E402
 from openmmmrl.head.md import Environment, head_system  # noqa: E402
 from openmmmrl.head.plots import energy_trace  # noqa: E402
 from openmmmrl.head.predict import predict  # noqa: E402
@@ -85,19 +86,20 @@ def topology_of(record):
 
 def model_energy_kind(path):
     """The model's "energy" metadata: "intermolecular" for a correction head, "total" for a force head."""
-    module = torch.jit.load(path)
-    meta = json.loads(module.mrl_metadata) if hasattr(module, "mrl_metadata") else {}
-    return meta.get("energy", "total")
+    return model_metadata(torch.jit.load(path)).get("energy", "total")
 
 
 def correction_start(args, record, frame, threads):
-    """MMFF94 + head System of the environment; prints MMFF94, MMFF94 + head and GFN2-xTB interaction energies."""
+    """The MMFF94 + head System of the environment (``head.md.mmff_head_system``) and its start positions."""
     from openmmmrl.head.md import mmff_head_system
-    from openmmmrl.labels.xtb import LabelError, label_frame
     built = mmff_head_system(record, args.model, threads=int(threads))
-    context = openmm.Context(built.system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("CPU"),
-                             {"Threads": threads})
-    context.setPositions(built.environment.positions)
+    return built.system, built.environment.positions, "potential (MMFF94 + head + restraint)", {}
+
+
+def correction_energies(context, frame, positions):
+    """Prints and returns the interaction energy at the start from MMFF94 (force group 1), MMFF94 + head
+    (+ group 2) and GFN2-xTB (tblite at the same positions)."""
+    from openmmmrl.labels.xtb import LabelError, label_frame
 
     def group_energy(group):
         state = context.getState(getEnergy=True, groups={group})
@@ -105,17 +107,14 @@ def correction_start(args, record, frame, threads):
 
     mmff, head = group_energy(1), group_energy(2)
     try:
-        xtb = label_frame(frame.atomic_numbers, frame.formal_charges, frame.molecule_index,
-                          built.environment.positions).interaction_energy
+        xtb = label_frame(frame.atomic_numbers, frame.formal_charges, frame.molecule_index, positions).interaction_energy
         xtb_text = f"{xtb:.1f}"
     except LabelError as error:
         xtb, xtb_text = float("nan"), f"not available ({error})"
     print(f"at the start, interaction energy (kJ/mol): MMFF94 {mmff:.1f}, MMFF94 + head {mmff + head:.1f}, "
           f"GFN2-xTB {xtb_text}")
-    del context
-    summary = {"start_interaction_energy_kj_mol": {"mmff94": mmff, "mmff94_plus_head": mmff + head, "gfn2_xtb": xtb},
-               "start_mmff94_label_kj_mol": float(frame.interaction_energy)}  # mrl-envgen's: all minus each alone
-    return built.system, built.environment.positions, "potential (MMFF94 + head + restraint)", summary
+    return {"start_interaction_energy_kj_mol": {"mmff94": mmff, "mmff94_plus_head": mmff + head, "gfn2_xtb": xtb},
+            "start_mmff94_label_kj_mol": float(frame.interaction_energy)}  # mrl-envgen's: all minus each alone
 
 
 def force_head_start(args, env, frame, threads):
@@ -170,6 +169,8 @@ def main():
     simulation = app.Simulation(topology_of(record), system, integrator,
                                 openmm.Platform.getPlatformByName("CPU"), {"Threads": threads})
     simulation.context.setPositions(positions)
+    if correction:
+        start_summary.update(correction_energies(simulation.context, frame, positions))
     simulation.context.setVelocitiesToTemperature(args.temperature, args.seed)
     pdb = os.path.join(args.output, "trajectory.pdb")
     with open(pdb, "w") as f:

@@ -24,10 +24,14 @@ from openmmmrl.head.batch import load_frames
 from openmmmrl.head.evaluate import correction_errors
 
 
-def mmff_interaction(record, frame):
+def mmff_context(record):
+    """A Reference Context of the record's MMFF94 System (today's createMMFFSystem)."""
+    system = createMMFFSystem(moleculesFromRecord(record, 0))
+    return openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+
+
+def mmff_interaction(context, record, frame):
     """MMFF94's intermolecular energy (group 1, kJ/mol) and its forces (kJ/mol/nm) at one frame."""
-    system = createMMFFSystem(moleculesFromRecord(record, frame))
-    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
     context.setPositions(np.asarray(record.positions[frame], np.float64))
     state = context.getState(getEnergy=True, getForces=True, groups={1})
     return state.getPotentialEnergy()._value, state.getForces(asNumpy=True)._value
@@ -44,15 +48,16 @@ def main():
     delta = load_frames([args.data], delta_of="gfn2")
     with Dataset(args.data) as data:
         records = {r.key: r for r in data.records()}
-    affected, fixed = set(), []
-    seen = {}
+    affected, fixed, contexts, seen = set(), [], {}, {}
     for mmff, target in zip(stored, delta):
         key = mmff.source.split(":", 1)[1]
         frame = seen.get(key, 0)
         seen[key] = frame + 1
         if mmff.group not in test or not target.has_interaction:
             continue
-        energy, forces = mmff_interaction(records[key], frame)
+        if key not in contexts:
+            contexts = {key: mmff_context(records[key])}  # frames of a record are consecutive: keep one
+        energy, forces = mmff_interaction(contexts[key], records[key], frame)
         if abs(energy - mmff.interaction_energy) > 1.0:
             affected.add(key)
         xtb_energy = target.interaction_energy + mmff.interaction_energy

@@ -28,10 +28,6 @@ SPLIT = os.path.join(ROOT, "models", "mrl-trunk-mmff94.split.json")
 HELD_OUT = [("c1ccncc1", "O"), ("C1CCNC1", "CO"), ("CC(=O)CC(C)C", "O")]
 
 
-def metadata():
-    return json.loads(torch.jit.load(MODEL).mrl_metadata)
-
-
 def test_the_shipped_head_describes_itself_and_holds_out_its_test_molecules():
     assert os.path.getsize(MODEL) < 5e6
     module = torch.jit.load(MODEL)
@@ -51,16 +47,15 @@ def test_a_molecule_alone_keeps_its_mmff94_energy_and_forces_to_the_last_bit():
     molecule = Chem.AddHs(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1"))
     AllChem.EmbedMolecule(molecule, randomSeed=7)
     x = molecule.GetConformer().GetPositions() / 10.0
-    system = createMMFFSystem([molecule])
 
     def state(with_head):
-        s = createMMFFSystem([molecule]) if with_head else system
+        system = createMMFFSystem([molecule])
         if with_head:
             head = MRLForce(MODEL)
             head.setAtomicNumbers([a.GetAtomicNum() for a in molecule.GetAtoms()])
             head.setMoleculeIndices([0] * molecule.GetNumAtoms())
-            s.addForce(head)
-        context = openmm.Context(s, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+            system.addForce(head)
+        context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
         context.setPositions(x)
         st = context.getState(getEnergy=True, getForces=True)
         return st.getPotentialEnergy()._value, st.getForces(asNumpy=True)._value

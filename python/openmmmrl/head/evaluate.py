@@ -52,7 +52,7 @@ import torch
 
 from ..data import Dataset
 from .batch import Frame, load_frames, make_batch, split_key
-from .export import export, read_checkpoint, with_pretrained_trunk
+from .export import export, model_metadata, read_checkpoint, with_pretrained_trunk
 from .losses import Statistics
 from .model import HeadConfig, InteractionConfig, InteractionModel, Model
 from .plots import energy_trace, learning_curve, parity
@@ -332,7 +332,7 @@ def main(argv=None):
         model_path = os.path.join(args.output, "model.pt")
         export(args.model, model_path)
     module = load_model(model_path)
-    meta = json.loads(module.mrl_metadata) if hasattr(module, "mrl_metadata") else {}
+    meta = model_metadata(module)
     metrics_path = os.path.join(args.output, "metrics.json")
     metrics = json.load(open(metrics_path)) if os.path.exists(metrics_path) else {}
     metrics["model"] = os.path.abspath(args.model)

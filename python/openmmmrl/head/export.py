@@ -87,6 +87,11 @@ def head_metadata(head: torch.nn.Module, config: dict) -> dict:
             "energy": "intermolecular" if interaction else "total", "config": config}
 
 
+def model_metadata(module) -> dict:
+    """The ``mrl_metadata`` JSON of a loaded model (TorchScript module) as a dict; {} when it has none."""
+    return json.loads(module.mrl_metadata) if hasattr(module, "mrl_metadata") else {}
+
+
 def metadata(checkpoint_path: str) -> dict:
     state = read_checkpoint(checkpoint_path)
     last = state["history"][-1] if state.get("history") else {}
