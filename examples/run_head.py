@@ -40,7 +40,7 @@ import torch  # noqa: E402
 
 from openmmmrl import Dataset  # noqa: E402
 from openmmmrl.head.batch import load_frames, make_batch  # noqa: E402
-from openmmmrl.head.export import model_metadata  # noqa: E402
+from openmmmrl.head.export import load_script, model_metadata  # noqa: E402
 from openmmmrl.head.md import Environment, head_system  # noqa: E402
 from openmmmrl.head.plots import energy_trace  # noqa: E402
 from openmmmrl.head.predict import predict  # noqa: E402
@@ -86,7 +86,7 @@ def topology_of(record):
 
 def model_energy_kind(path):
     """The model's "energy" metadata: "intermolecular" for a correction head, "total" for a force head."""
-    return model_metadata(torch.jit.load(path)).get("energy", "total")
+    return model_metadata(load_script(path)).get("energy", "total")
 
 
 def correction_start(args, record, frame, threads):
@@ -119,7 +119,7 @@ def correction_energies(context, frame, positions):
 
 def force_head_start(args, env, frame, threads):
     """The force head's System (head alone + restraint); prints the head against MMFF94 at the start."""
-    module = torch.jit.load(args.model).double()
+    module = load_script(args.model).double()
     start = predict(module, make_batch([frame], module.cutoff_nm, dtype=torch.float64))
     forces, inter_energy, inter_forces = start.forces.numpy(), float(start.interaction_energy[0]), start.interaction_forces.numpy()
     rms = float(np.sqrt(np.mean(frame.total_forces.astype(float) ** 2)))

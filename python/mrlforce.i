@@ -37,8 +37,11 @@ def _model_arguments(args):
     torch = _sys.modules.get("torch")
     if torch is not None:
         if isinstance(model, torch.jit.ScriptModule):
+            import warnings
             buffer = _io.BytesIO()
-            torch.jit.save(model, buffer)
+            with warnings.catch_warnings():  # torch's deprecation notice of torch.jit.save
+                warnings.simplefilter("ignore", FutureWarning)
+                torch.jit.save(model, buffer)
             return (buffer.getvalue(),)
         if isinstance(model, torch.nn.Module):
             raise TypeError("MRLForce needs a TorchScript module, not a plain torch.nn.Module: pass "
@@ -124,9 +127,10 @@ def _model_arguments(args):
 
 namespace MRLPlugin {
 
-%feature("docstring") MRLForce "A Force whose energy and forces come from a TorchScript model.
+%feature("docstring") MRLForce "A Force whose energy and forces come from a PyTorch model.
 
-MRLForce(model) takes a model file path, the model's bytes, or a torch.jit.ScriptModule.  The model
+MRLForce(model) takes a model file path, the model's bytes, or a torch.jit.ScriptModule; the file may be
+a TorchScript model or an AOTInductor package (.pt2, openmmmrl.export_pt2).  The model
 declares its interface with the module attribute mrl_interface (\"positions\", the openmm-torch
 convention and the default, or \"graph/1\" with an engine-side neighbor list).  Positions are in nm,
 energies in kJ/mol, forces in kJ/mol/nm.  See docs/model-interface.md.";
@@ -169,6 +173,10 @@ public:
             if (mrl == nullptr)
                 throw OpenMM::OpenMMException("MRLForce.cast: the force is not an MRLForce.");
             return *mrl;
+        }
+        /** How the model is stored: "TorchScript" or "AOTInductor" (a .pt2 package). */
+        std::string getModelFormat() const {
+            return self->getModelFormat() == MRLPlugin::ModelFormat::AOTInductor ? "AOTInductor" : "TorchScript";
         }
         /** Whether an openmm.Force is an MRLForce. */
         static bool isinstance(OpenMM::Force& force) {

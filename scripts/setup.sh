@@ -56,4 +56,13 @@ cmake --install "$build" >/dev/null
 # mrl-evaluate) from pyproject.toml; CMake installed the compiled modules beside it.
 "$python" -m pip install -q --no-deps --no-build-isolation --no-index "$root" 2>&1 | { grep -v "^\s*$" || true; }
 "$python" -c "from openmmmrl import MRLForce; import openmmmrl.data" || { echo "openmmmrl (MRLForce, openmmmrl.data) does not import after the install" >&2; exit 1; }
+# 4. The shipped correction head as an AOTInductor package for this machine and this torch (a .pt2 is native
+# code, never shipped): built once, then found in the cache by the model's hash (openmmmrl.head.export).
+"$python" -W ignore - "$root/models/mrl-head-xtb.pt" <<'PY' || { echo "building the .pt2 package of models/mrl-head-xtb.pt failed" >&2; exit 1; }
+import os, sys
+from openmmmrl.head.export import cached_package, package_path
+if not os.path.exists(package_path(sys.argv[1])):
+    print("setup: compiling the shipped head's .pt2 package for this machine (a few minutes, once)", flush=True)
+cached_package(sys.argv[1])
+PY
 say "ready: $python with openmmmrl $("$python" -c 'import openmmmrl; print(openmmmrl.__version__)')"

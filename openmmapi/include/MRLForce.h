@@ -13,10 +13,15 @@
 
 namespace MRLPlugin {
 
+class MRLPackage;
+
 /**
- * A Force whose energy and forces come from a TorchScript model (a machine-learned potential).
+ * A Force whose energy and forces come from a PyTorch model (a machine-learned potential): a TorchScript
+ * module (torch.jit.save) or an AOTInductor package (.pt2, openmmmrl.export_pt2), told apart by the file's
+ * content.
  *
- * The model file declares how it is called through module attributes (see docs/model-interface.md):
+ * The model file declares how it is called through module attributes, or a package's metadata (see
+ * docs/model-interface.md):
  * - mrl_interface = "positions": openmm-torch's convention, forward(positions[N,3]) or, with periodic
  *   boundary conditions, forward(positions[N,3], box[3,3]).  A module without the attribute is
  *   treated as "positions", so any openmm-torch model runs unchanged.
@@ -30,13 +35,13 @@ namespace MRLPlugin {
 class OPENMM_EXPORT_MRL MRLForce : public OpenMM::Force {
 public:
     /**
-     * Create an MRLForce from a TorchScript model file.
+     * Create an MRLForce from a model file.
      *
-     * @param file  the path of a file written by torch.jit.save
+     * @param file  the path of a file written by torch.jit.save, or of a .pt2 package (openmmmrl.export_pt2)
      */
     explicit MRLForce(const std::string& file);
     /**
-     * Create an MRLForce from the bytes of a TorchScript model (what torch.jit.save writes).
+     * Create an MRLForce from the bytes of a model file (what torch.jit.save writes, or a .pt2 package).
      *
      * @param modelData  a pointer to the model bytes
      * @param modelSize  the number of bytes
@@ -44,12 +49,14 @@ public:
     MRLForce(const char* modelData, size_t modelSize);
     /** The file the model was read from, or an empty string if it was given as bytes. */
     const std::string& getFile() const { return file; }
-    /** The serialized TorchScript model. */
+    /** The model file's bytes (a TorchScript model or a .pt2 package). */
     const std::string& getModelBytes() const { return modelBytes; }
     /** The model interface declared by the model, by name: "positions" or "graph/1". */
     const std::string& getInterface() const { return getModelInterfaceName(interface); }
     /** The model interface declared by the model. */
     ModelInterface getModelInterface() const { return interface; }
+    /** How the model is stored: a TorchScript module or an AOTInductor package (.pt2), read from its content. */
+    ModelFormat getModelFormat() const { return format; }
     /** The interaction cutoff declared by a "graph/1" model, measured in nm (0 for "positions" models). */
     double getCutoff() const { return cutoff; }
     /** Whether forward returns (energy, forces) instead of the energy alone. */
@@ -58,8 +65,10 @@ public:
      * Set whether forward returns (energy, forces[N,3]) instead of the energy alone.  The default is
      * read from the model's outputs_forces attribute.  Forces that the model returns are used as
      * they are (they need not be conservative); otherwise forces are -dE/dpositions by autograd.
+     * An AOTInductor package always returns its forces (they are part of its graph): for one, this
+     * setting is true and setting it to false is an error.
      */
-    void setOutputsForces(bool outputs) { outputsForces = outputs; }
+    void setOutputsForces(bool outputs);
     /**
      * Set the particles of the ML region, in the order the model sees them.  An empty list (the
      * default) means all particles of the System.
@@ -145,6 +154,7 @@ private:
     friend class MRLForceImpl;
 
     void inspectModel(const std::string& source);
+    void inspectPackage(const MRLPackage& package, const std::string& source);
     void checkGlobalParameterIndex(int index) const;
     struct GlobalParameterInfo {
         std::string name;
@@ -152,6 +162,7 @@ private:
     };
     std::string file, modelBytes;
     ModelInterface interface = ModelInterface::Positions;
+    ModelFormat format = ModelFormat::TorchScript;
     double cutoff = 0.0;
     int numForwardArguments = 0; // read from the model once, when the force is created
     bool outputsForces = false, periodicBoundaryConditions = false;

@@ -21,6 +21,17 @@ enum class ModelInterface {
     Graph1
 };
 
+/** How a model file is stored (docs/model-interface.md); MRLForce tells them apart by their content. */
+enum class ModelFormat {
+    /** A TorchScript module (torch.jit.save): run by LibTorch's interpreter, forces by autograd. */
+    TorchScript,
+    /**
+     * An AOTInductor package (.pt2, openmmmrl.export_pt2): native code compiled for one machine kind and torch
+     * version, with the forces and parameter derivatives computed inside its graph.
+     */
+    AOTInductor
+};
+
 /**
  * The interface that a model's mrl_interface attribute names.
  *

@@ -64,7 +64,7 @@ uint32_t inflatedCrc(const unsigned char* data, uint32_t size, uint32_t expected
 
 } // namespace
 
-void MRLPlugin::checkModelArchive(const std::string& text, const std::string& source) {
+std::vector<std::string> MRLPlugin::checkModelArchive(const std::string& text, const std::string& source) {
     Bytes bytes(text);
     auto damaged = [&](const std::string& why) {
         return OpenMMException("MRLForce: " + source + " is a damaged model archive: " + why +
@@ -93,6 +93,7 @@ void MRLPlugin::checkModelArchive(const std::string& text, const std::string& so
     if (entries == 0)
         throw damaged("it holds no members");
     size_t offset = directoryOffset;
+    std::vector<std::string> names;
     for (uint32_t e = 0; e < entries; e++) {
         if (!bytes.has(offset, 46) || bytes.u32(offset) != CENTRAL_HEADER)
             throw damaged("entry " + std::to_string(e) + " of its central directory is cut or overwritten");
@@ -129,5 +130,7 @@ void MRLPlugin::checkModelArchive(const std::string& text, const std::string& so
         if (actual != crc)
             throw damaged("the member \"" + name + "\" fails its CRC-32 check (bytes changed)");
         offset += 46 + size_t(nameLength) + extraLength + commentLength;
+        names.push_back(name);
     }
+    return names;
 }

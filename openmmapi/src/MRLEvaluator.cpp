@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "internal/MRLEvaluator.h"
+#include "internal/MRLArchive.h"
 #include "internal/MRLModel.h"
 #include "openmm/OpenMMException.h"
 #include <ATen/Parallel.h>
@@ -8,6 +9,7 @@
 #include <malloc.h>
 #endif
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 
 using namespace MRLPlugin;
 using namespace OpenMM;
@@ -49,13 +51,19 @@ MRLEvaluator::MRLEvaluator(const MRLForce& force, const MRLRegion& region, Preci
     dtype = settings.resolvePrecision(platformPrecision) == Precision::Double ? torch::kFloat64 : torch::kFloat32;
     if (device.is_cpu() && settings.reuseMemory)
         reuseLargeAllocations();
-    module = loadModel(force.getModelBytes(), "the model");
-    convertFloatingPoint(module, dtype);
-    module.to(device);
-    module.eval();
+    const std::string& bytes = force.getModelBytes();
+    if (force.getModelFormat() == ModelFormat::AOTInductor) {
+        MRLPackage contents(bytes, checkModelArchive(bytes, "the model package"), "the model package");
+        package = contents.load(dtype == torch::kFloat64 ? "float64" : "float32", device);
+    } else {
+        module = loadModel(bytes, "the model");
+        convertFloatingPoint(module, dtype);
+        module.to(device);
+        module.eval();
+    }
     interface = force.getModelInterface();
     periodic = force.usesPeriodicBoundaryConditions();
-    outputsForces = force.getOutputsForces();
+    outputsForces = force.getOutputsForces() || package != nullptr;
     particles = region.particles;
     int numML = static_cast<int>(particles.size());
     torch::TensorOptions options = torch::TensorOptions().dtype(dtype);
@@ -80,6 +88,8 @@ MRLEvaluator::MRLEvaluator(const MRLForce& force, const MRLRegion& region, Preci
                 globalValues[j].requires_grad_(true);
             }
 }
+
+MRLEvaluator::~MRLEvaluator() = default;
 
 /**
  * Bring the neighbor list up to date and pass the model the listed edges that are within the cutoff
@@ -173,6 +183,12 @@ MRLModelOutput MRLEvaluator::run(const torch::Tensor& positions, const std::vect
         inputs.insert(inputs.end(), {atomicNumbers, moleculeIndices});
     inputs.insert(inputs.end(), geometry.begin(), geometry.end());
     inputs.insert(inputs.end(), globalValues.begin(), globalValues.end());
+    if (package) {
+        std::vector<torch::Tensor> tensors;
+        for (const torch::jit::IValue& input : inputs)
+            tensors.push_back(input.toTensor().detach());
+        return runPackage(tensors, includeForces);
+    }
     bool needGradients = includeForces && (!outputsForces || !derivativeOfGlobal.empty());
     torch::jit::IValue result;
     {
@@ -224,6 +240,35 @@ MRLModelOutput MRLEvaluator::run(const torch::Tensor& positions, const std::vect
     }
     for (size_t i = 0; i < derivativeOfGlobal.size(); i++)
         output.derivatives.push_back(gradients[next++]);
+    return output;
+}
+
+/**
+ * One call of an AOTInductor package's model: its graph returns the energy, the forces and dE/d(global
+ * parameter) for every global parameter (docs/model-interface.md), whatever includeForces asks.
+ */
+MRLModelOutput MRLEvaluator::runPackage(const std::vector<torch::Tensor>& inputs, bool includeForces) {
+    std::vector<torch::Tensor> result;
+    try {
+        result = package->run(inputs);
+    } catch (const std::exception& e) {
+        throw OpenMMException("MRLForce: the model's package raised an error: " + describeTorchError(e));
+    }
+    size_t expected = 2 + globalValues.size();
+    if (result.size() != expected)
+        throw OpenMMException("MRLForce: the model's package returned " + std::to_string(result.size()) +
+                              " tensors; a package with " + std::to_string(globalValues.size()) +
+                              " global parameters returns " + std::to_string(expected) +
+                              " (energy, forces, then dE/d(parameter) for each). Export it with openmmmrl.export_pt2.");
+    MRLModelOutput output;
+    output.energy = result[0];
+    checkTensor(output.energy, "energy", {});
+    if (!includeForces)
+        return output;
+    checkTensor(result[1], "forces", {static_cast<int64_t>(particles.size()), 3});
+    output.forces = result[1];
+    for (int g : derivativeOfGlobal)
+        output.derivatives.push_back(result[2 + g]);
     return output;
 }
 

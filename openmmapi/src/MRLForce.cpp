@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "MRLForce.h"
+#include "internal/MRLArchive.h"
 #include "internal/MRLForceImpl.h"
 #include "internal/MRLModel.h"
+#include "internal/MRLPackage.h"
 #include "openmm/OpenMMException.h"
+#include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -25,7 +29,28 @@ MRLForce::MRLForce(const char* modelData, size_t modelSize) : modelBytes(modelDa
     inspectModel("the model bytes");
 }
 
+static ModelInterface parseDeclaredInterface(const std::string& name, const std::string& source) {
+    std::optional<ModelInterface> declared = parseModelInterface(name);
+    if (!declared)
+        throw OpenMMException("MRLForce: " + source + " declares mrl_interface = \"" + name +
+                              "\", which this plugin does not know. Use " + describeModelInterfaces() + ".");
+    return *declared;
+}
+
+static double checkedCutoff(double cutoff, const std::string& source) {
+    if (!(cutoff > 0.0) || !std::isfinite(cutoff))
+        throw OpenMMException("MRLForce: the cutoff_nm of " + source + " is " + std::to_string(cutoff) +
+                              "; it must be a positive distance in nm.");
+    return cutoff;
+}
+
 void MRLForce::inspectModel(const std::string& source) {
+    std::vector<std::string> members = checkModelArchive(modelBytes, source);
+    if (isAOTInductorPackage(members)) {
+        inspectPackage(MRLPackage(modelBytes, members, source), source);
+        return;
+    }
+    format = ModelFormat::TorchScript;
     torch::jit::Module module = loadModel(modelBytes, source);
     numForwardArguments = getNumForwardArguments(module);
     interface = ModelInterface::Positions;
@@ -34,11 +59,7 @@ void MRLForce::inspectModel(const std::string& source) {
         if (!value.isString())
             throw OpenMMException("MRLForce: the attribute mrl_interface of " + source + " must be a string, " +
                                   describeModelInterfaces() + ".");
-        std::optional<ModelInterface> declared = parseModelInterface(value.toStringRef());
-        if (!declared)
-            throw OpenMMException("MRLForce: " + source + " declares mrl_interface = \"" + value.toStringRef() +
-                                  "\", which this plugin does not know. Use " + describeModelInterfaces() + ".");
-        interface = *declared;
+        interface = parseDeclaredInterface(value.toStringRef(), source);
     }
     if (interface == ModelInterface::Graph1) {
         if (!module.hasattr("cutoff_nm"))
@@ -48,10 +69,7 @@ void MRLForce::inspectModel(const std::string& source) {
         torch::IValue value = module.attr("cutoff_nm");
         if (!value.isDouble() && !value.isInt())
             throw OpenMMException("MRLForce: the attribute cutoff_nm of " + source + " must be a number (nm).");
-        cutoff = value.isDouble() ? value.toDouble() : static_cast<double>(value.toInt());
-        if (!(cutoff > 0.0) || !std::isfinite(cutoff))
-            throw OpenMMException("MRLForce: the cutoff_nm of " + source + " is " + std::to_string(cutoff) +
-                                  "; it must be a positive distance in nm.");
+        cutoff = checkedCutoff(value.isDouble() ? value.toDouble() : static_cast<double>(value.toInt()), source);
     }
     outputsForces = false;
     if (module.hasattr("outputs_forces")) {
@@ -60,6 +78,42 @@ void MRLForce::inspectModel(const std::string& source) {
             throw OpenMMException("MRLForce: the attribute outputs_forces of " + source + " must be a bool.");
         outputsForces = value.toBool();
     }
+}
+
+/** A non-negative integer of a package's metadata. */
+static int metadataCount(const std::string& text, const std::string& key, const std::string& source) {
+    char* end = nullptr;
+    long value = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || value < 0 || value > 1000)
+        throw OpenMMException("MRLForce: the metadata " + key + " of " + source + " is \"" + text +
+                              "\"; it must be a count. Export the package again with openmmmrl.export_pt2.");
+    return static_cast<int>(value);
+}
+
+void MRLForce::inspectPackage(const MRLPackage& package, const std::string& source) {
+    format = ModelFormat::AOTInductor;
+    interface = parseDeclaredInterface(package.getSetting("mrl_interface"), source);
+    bool periodic = package.getSetting("mrl_periodic") == "true";
+    int numGlobals =
+        metadataCount(package.getSetting("mrl_num_global_parameters"), "mrl_num_global_parameters", source);
+    if (interface == ModelInterface::Graph1) {
+        std::string text = package.getSetting("cutoff_nm");
+        char* end = nullptr;
+        double value = std::strtod(text.c_str(), &end);
+        if (*end != '\0')
+            throw OpenMMException("MRLForce: the metadata cutoff_nm of " + source + " is \"" + text +
+                                  "\"; it must be a number (nm).");
+        cutoff = checkedCutoff(value, source);
+    }
+    numForwardArguments = (interface == ModelInterface::Graph1 ? 5 : (periodic ? 2 : 1)) + numGlobals;
+    outputsForces = true;
+}
+
+void MRLForce::setOutputsForces(bool outputs) {
+    if (format == ModelFormat::AOTInductor && !outputs)
+        throw OpenMMException("MRLForce: an AOTInductor package always returns its forces (they are computed in its "
+                              "graph), so setOutputsForces(false) does not apply to it.");
+    outputsForces = outputs;
 }
 
 static void checkUnique(const std::vector<int>& values, const std::string& what) {

@@ -10,6 +10,7 @@ The package is layered; ``import openmmmrl`` loads none of the layers:
 
 - ``openmmmrl`` : :class:`MRLForce` (the compiled plugin, loaded on first use) and
   :class:`DatasetReporter` (records a Simulation into a dataset);
+- ``openmmmrl.pt2`` : :func:`export_pt2`, AOTInductor packages (.pt2) of any model for MRLForce;
 - ``openmmmrl.data`` : the dataset reader, the crash-safe writer and records (numpy and h5py only);
 - ``openmmmrl.head`` : the equivariant force head: model, losses, training, export, evaluation, plots.
 """
@@ -20,6 +21,7 @@ from ._version import __version__
 # Public name -> the module that defines it, imported when the name is first used (PEP 562).
 _LAZY = {
     "MRLForce": "._plugin",
+    "export_pt2": ".pt2",
     "createMMFFSystem": ".mmff",
     "moleculesFromRecord": ".mmff",
     "DatasetReporter": ".reporter",

@@ -138,6 +138,34 @@ def test_two_molecules_within_the_cutoff_interact_and_forces_are_the_gradient():
     assert energies[-1] == 0.0 and energies[0] != 0.0
 
 
+def test_onset_switch_zeroes_short_contacts_and_keeps_forces_the_gradient():
+    """With onset_nm (0.1, 0.14), a pair term is the same as without it beyond 0.14 nm, exactly 0 below 0.1 nm,
+    and the forces stay -dE/dx (finite differences) inside the switch."""
+    from dataclasses import replace
+    from openmmmrl.head.model import onset_switch
+    r = torch.tensor([0.05, 0.1, 0.12, 0.14, 0.3], dtype=torch.float64)
+    assert onset_switch(r, 0.1, 0.14).tolist()[:2] == [0.0, 0.0] and onset_switch(r, 0.1, 0.14).tolist()[3:] == [1.0, 1.0]
+    plain = head()
+    switched = InteractionHead(replace(CONFIG, onset_start_nm=0.1, onset_end_nm=0.14)).double().eval()
+    switched.load_state_dict(plain.state_dict())
+    z = np.array([8, 1, 1, 8, 1, 1])
+    mol = np.array([0, 0, 0, 1, 1, 1])
+    water = np.array([[0.0, 0.0, 0.0], [0.0957, 0.0, 0.0], [-0.024, 0.0927, 0.0]])
+    far = np.concatenate([water, water + [0.45, 0.0, 0.0]])  # nearest intermolecular pair 0.35 nm apart
+    assert energy_forces(switched, far, z, mol)[0] == energy_forces(plain, far, z, mol)[0] != 0.0
+    # One H of the second water 0.12 nm from the first oxygen: that pair inside the switch.
+    near = np.concatenate([water, water - water[1] + [-0.12, 0.0, 0.0]])
+    energy, forces = energy_forces(switched, near, z, mol)
+    assert energy != energy_forces(plain, near, z, mol)[0]
+    h = 1e-6
+    for atom, k in [(0, 0), (4, 0), (4, 1)]:
+        plus, minus = near.copy(), near.copy()
+        plus[atom, k] += h
+        minus[atom, k] -= h
+        numeric = -(energy_forces(switched, plus, z, mol)[0] - energy_forces(switched, minus, z, mol)[0]) / (2 * h)
+        assert forces[atom, k] == pytest.approx(numeric, rel=1e-5, abs=1e-6)
+
+
 def test_exported_file_equals_the_python_model_and_runs_in_mrlforce(tmp_path):
     model = head()
     z, mol, x = environment()

@@ -5,6 +5,7 @@
 #include "MRLForce.h"
 #include "internal/MRLForceImpl.h"
 #include "internal/MRLNeighborList.h"
+#include "internal/MRLPackage.h"
 #include "internal/windowsExportMRL.h"
 #include "openmm/Vec3.h"
 #include <map>
@@ -75,6 +76,7 @@ public:
      */
     MRLEvaluator(const MRLForce& force, const MRLRegion& region, Precision platformPrecision,
                  const torch::Device& device = torch::Device(torch::kCPU));
+    ~MRLEvaluator();
     /**
      * Evaluate the model on the host.
      *
@@ -127,7 +129,9 @@ public:
 private:
     void updateGraph(const double* positions, const OpenMM::Vec3* box);
     [[noreturn]] void throwNonFiniteForce(int64_t component) const;
-    torch::jit::Module module;
+    MRLModelOutput runPackage(const std::vector<torch::Tensor>& inputs, bool includeForces);
+    torch::jit::Module module;                                        // a TorchScript model, or
+    std::unique_ptr<torch::inductor::AOTIModelPackageLoader> package; // an AOTInductor package's model
     torch::Device device;
     torch::ScalarType dtype = torch::kFloat64;
     ModelInterface interface = ModelInterface::Positions;

@@ -43,7 +43,6 @@ import json
 import os
 import sys
 import time
-import warnings
 import zipfile
 from typing import Dict, List, Optional, Sequence
 
@@ -52,7 +51,7 @@ import torch
 
 from ..data import Dataset
 from .batch import Frame, load_frames, make_batch, split_key
-from .export import export, model_metadata, read_checkpoint, with_pretrained_trunk
+from .export import export, load_script, model_metadata, read_checkpoint, with_pretrained_trunk
 from .losses import Statistics
 from .model import HeadConfig, InteractionConfig, InteractionModel, Model
 from .plots import energy_trace, learning_curve, parity
@@ -62,9 +61,7 @@ from .train import TrainOptions, evaluate_frames, fit
 
 def load_model(path: str) -> torch.jit.ScriptModule:
     """An exported model file (float64), without torch's deprecation warning for ``torch.jit.load``."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*torch.jit.load.*", category=FutureWarning)
-        return torch.jit.load(path).double()
+    return load_script(path).double()
 
 
 def force_errors(module, frames):

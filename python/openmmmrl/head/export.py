@@ -4,6 +4,11 @@
     python -m openmmmrl.export runs/head/best.pt --output models/head.pt
     python -m openmmmrl.export runs/head/best.pt --output head_direct.pt --direct-forces
     python -m openmmmrl.export runs/delta/best.pt --output delta.pt     # an interaction head (--model interaction)
+    python -m openmmmrl.export models/mrl-head-xtb.pt --format pt2 --output build/mrl-head-xtb.pt2
+
+--format pt2 compiles an AOTInductor package (see openmmmrl.pt2) from a checkpoint or from an exported
+TorchScript file: native code for this machine and this torch, forces inside the graph; a minute or two
+per dtype.
 
 The model returns the energy (kJ/mol) and MRLForce takes the forces as -dE/dx (conservative).  With
 --direct-forces it also returns the direct force head's forces (kJ/mol/nm), which MRLForce uses as
@@ -112,13 +117,108 @@ def export(checkpoint_path: str, output: str, direct_forces: bool = False) -> to
     return save_module(wrapper, output)
 
 
+def load_script(path: str) -> torch.jit.ScriptModule:
+    """A TorchScript model file on the CPU, without torch's deprecation notice for ``torch.jit.load`` (our
+    own code paths do not print it at users; MRLForce keeps running TorchScript models)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(path, map_location="cpu")
+
+
+def is_model_file(path: str) -> bool:
+    """True for a TorchScript model file (what :func:`export` writes), False for a training checkpoint."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in name for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def load_exported(model_path: str) -> Tuple[torch.nn.Module, dict]:
+    """The Python head of an exported model file, rebuilt from the file alone (its metadata's settings and
+    its weights), and that metadata.  The TorchScript file is the portable form of a shipped head: its
+    .pt2 package is built from it on the machine that runs it (:func:`export_package`)."""
+    module = load_script(model_path)
+    meta = model_metadata(module)
+    if "config" not in meta or "format" not in meta:
+        raise ValueError(f"{model_path} is not a head exported by python -m openmmmrl.export (no settings in its "
+                         f"mrl_metadata); export it from its training checkpoint")
+    model_class, config_class = KINDS["interaction" if "interaction" in meta["format"] else "force"]
+    head = model_class(config_class.from_dict(meta["config"]))
+    prefix = "head."
+    head.load_state_dict({k[len(prefix):]: v for k, v in module.state_dict().items() if k.startswith(prefix)})
+    return head.eval(), meta
+
+
+def example_graph(cutoff_nm: float) -> Tuple[torch.Tensor, ...]:
+    """A "graph/1" call on three water molecules (9 atoms, every pair within the cutoff an edge), to trace with."""
+    oxygen = torch.tensor([[0.0, 0.0, 0.0], [0.28, 0.0, 0.0], [0.14, 0.25, 0.0]])
+    hydrogens = torch.tensor([[0.0757, 0.0586, 0.0], [-0.0757, 0.0586, 0.0]])
+    positions = torch.cat([torch.cat([o.unsqueeze(0), o + hydrogens]) for o in oxygen])
+    atomic_numbers = torch.tensor([8, 1, 1] * 3)
+    molecule_index = torch.arange(3).repeat_interleave(3)
+    i, j = torch.meshgrid(torch.arange(9), torch.arange(9), indexing="ij")
+    keep = (i != j) & (torch.cdist(positions, positions) < cutoff_nm)
+    edge_index = torch.stack([i[keep], j[keep]])
+    return positions, atomic_numbers, molecule_index, edge_index, torch.zeros(edge_index.shape[1], 3)
+
+
+def export_package(source: str, output: str, dtypes=("float32", "float64"), direct_forces: bool = False) -> str:
+    """An AOTInductor package (.pt2) of a head, for this machine and this torch: from a training checkpoint or
+    from an exported TorchScript file (e.g. models/mrl-head-xtb.pt); the metadata is the same as
+    :func:`export` writes.  Returns ``output``."""
+    from ..pt2 import export_pt2
+    if is_model_file(source):
+        head, meta = load_exported(source)
+    else:
+        head, meta = load_model(source), metadata(source)
+    wrapper = ExportedDirectForceHead(head) if direct_forces else ExportedHead(head)
+    head.trunk.check_elements_on_host = False  # a compiled graph cannot raise on values: NaN instead
+    return export_pt2(wrapper, example_graph(head.cutoff_nm), output, dtypes=dtypes, metadata=meta)
+
+
+def package_cache_directory() -> str:
+    """Where :func:`cached_package` keeps built packages: $MRL_PT2_CACHE, else ~/.cache/openmm-mrl/pt2."""
+    return os.environ.get("MRL_PT2_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "openmm-mrl", "pt2")
+
+
+def package_path(source: str, dtypes=("float32", "float64")) -> str:
+    """Where :func:`cached_package` keeps the package of ``source`` (a model file or checkpoint)."""
+    import hashlib
+    import platform
+    digest = hashlib.sha256()
+    with open(source, "rb") as f:
+        digest.update(f.read())
+    digest.update(f"|{torch.__version__}|{platform.machine()}|{platform.processor()}|{','.join(dtypes)}".encode())
+    stem = os.path.splitext(os.path.basename(source))[0]
+    return os.path.join(package_cache_directory(), f"{stem}-{digest.hexdigest()[:16]}.pt2")
+
+
+def cached_package(source: str, dtypes=("float32", "float64")) -> str:
+    """The path of the .pt2 package of a model file or checkpoint, built on first use (a minute or two per
+    dtype) and then kept under :func:`package_cache_directory`, named by the hash of the source's bytes, the
+    torch version, the machine and the dtypes: a changed model, torch or machine gets a new package, never a
+    stale one.  The setup step builds the shipped heads' packages this way."""
+    path = package_path(source, dtypes)
+    if not os.path.exists(path):
+        export_package(source, path, tuple(dtypes))
+    return path
+
+
 def save_module(wrapper: torch.nn.Module, output: str) -> torch.jit.ScriptModule:
     """Scripts an exported wrapper (``ExportedHead``...) and saves it to ``output`` atomically."""
-    module = torch.jit.script(wrapper.eval())
+    import warnings
+    with warnings.catch_warnings():  # torch's deprecation notices of torch.jit.script and save
+        warnings.simplefilter("ignore", FutureWarning)
+        module = torch.jit.script(wrapper.eval())
     directory = os.path.dirname(os.path.abspath(output))
     os.makedirs(directory, exist_ok=True)
     tmp = output + ".tmp"
-    torch.jit.save(module, tmp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(module, tmp)
     os.replace(tmp, output)
     return module
 
@@ -126,17 +226,27 @@ def save_module(wrapper: torch.nn.Module, output: str) -> torch.jit.ScriptModule
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m openmmmrl.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="best.pt or checkpoint.pt of python -m openmmmrl.train")
-    parser.add_argument("--output", required=True, help="the TorchScript model file to write")
+    parser.add_argument("checkpoint", help="best.pt or checkpoint.pt of python -m openmmmrl.train (or, with "
+                                           "--format pt2, an exported model file such as models/mrl-head-xtb.pt)")
+    parser.add_argument("--output", required=True, help="the model file to write")
+    parser.add_argument("--format", choices=["torchscript", "pt2"], default="torchscript",
+                        help="torchscript (default: portable, runs everywhere) or pt2 (an AOTInductor package: "
+                             "native code for this machine and this torch, forces compiled into the graph)")
+    parser.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], default=["float32", "float64"],
+                        help="--format pt2: the dtypes to compile a model for (default both)")
     parser.add_argument("--direct-forces", action="store_true",
                         help="return the direct force head's forces too (outputs_forces; not conservative)")
     args = parser.parse_args(argv)
     try:
-        export(args.checkpoint, args.output, args.direct_forces)
+        if args.format == "pt2":
+            export_package(args.checkpoint, args.output, tuple(args.dtypes), args.direct_forces)
+        else:
+            export(args.checkpoint, args.output, args.direct_forces)
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"error: {error}")
     size = os.path.getsize(args.output)
-    print(f"wrote {args.output} ({size / 1e6:.2f} MB, graph/1, "
+    kind = f"AOTInductor package, {' and '.join(args.dtypes)}" if args.format == "pt2" else "TorchScript"
+    print(f"wrote {args.output} ({size / 1e6:.2f} MB, graph/1, {kind}, "
           f"{'direct forces' if args.direct_forces else 'conservative forces'})", file=sys.stderr)
 
 

@@ -76,6 +76,11 @@ class InteractionConfig(_Settings):
     cutoff_nm: float = 0.5
     max_atomic_number: int = 54
     pair_hidden: int = 64         #: hidden width of the pair-energy MLP
+    #: the pair terms switch on between these distances (nm): 0 below onset_start_nm, smoothly to 1 at
+    #: onset_end_nm (0, 0: no switch).  Below the shortest contacts of the labels the correction is then
+    #: zero and MMFF94's own repulsion rules, instead of a fitted term extrapolated to where no label is.
+    onset_start_nm: float = 0.0
+    onset_end_nm: float = 0.0
     label_set: str = "interaction"  #: what the energies it was fitted to are (e.g. "gfn2-xtb-minus-mmff94")
     seed: int = 0
 
@@ -162,6 +167,13 @@ def element_index(atomic_numbers: torch.Tensor, max_atomic_number: int, strict: 
     return safe, poison
 
 
+def onset_switch(r: torch.Tensor, start_nm: float, end_nm: float) -> torch.Tensor:
+    """0 for r <= start_nm, 1 for r >= end_nm, and the quintic smoothstep between (two continuous
+    derivatives at both ends)."""
+    x = torch.clamp((r - start_nm) / (end_nm - start_nm), 0.0, 1.0)
+    return x * x * x * (10.0 - 15.0 * x + 6.0 * x * x)
+
+
 def edge_vectors(positions: torch.Tensor, edge_index: torch.Tensor,
                  edge_shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """r_ij = x_j - x_i + shift of each edge (i, j), [E,3] nm, and its length, [E] nm (never exactly 0,
@@ -183,10 +195,13 @@ class EquivariantTrunk(nn.Module):
         self.basis = RadialBasis(k, config.cutoff_nm)
         self.messages = nn.ModuleList([_Message(f, k) for _ in range(config.layers)])
         self.updates = nn.ModuleList([_Update(f) for _ in range(config.layers)])
+        #: raise for an unknown element (reads a value on the host); False gives NaN energies instead, as on a GPU
+        #: and in a compiled (.pt2) graph, which cannot branch on values
+        self.check_elements_on_host = True
 
     def forward(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
                 edge_index: torch.Tensor, edge_shift: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        z, poison = element_index(atomic_numbers, self.max_atomic_number, strict=not positions.is_cuda)
+        z, poison = element_index(atomic_numbers, self.max_atomic_number, strict=self.check_elements_on_host and not positions.is_cuda)
         source, target = edge_index[0], edge_index[1]
         delta, r = edge_vectors(positions, edge_index, edge_shift)
         unit = delta / r.unsqueeze(-1)
@@ -268,7 +283,8 @@ class InteractionHead(nn.Module):
         E = 1/2 sum over directed edges (i, j) with molecule_index[i] != molecule_index[j] of
             MLP([s_i + s_j, s_i * s_j, rbf(r_ij)]) * envelope(r_ij) * energy_scale,
 
-    symmetric in i and j, so the sum over both directions counts each pair once.  The term of an edge
+    symmetric in i and j, so the sum over both directions counts each pair once.  With ``onset_end_nm`` > 0
+    each term is also multiplied by ``onset_switch(r_ij)``: zero at contacts shorter than any in the labels.  The term of an edge
     inside a molecule is an exact zero (``torch.where``, not a product), so the energy of a molecule with
     no partner within ``cutoff_nm`` is exactly 0.0 and so are its forces; the envelope is exactly 0 at and
     beyond the cutoff, with two continuous derivatives there.  No shape depends on the data, so the
@@ -283,6 +299,8 @@ class InteractionHead(nn.Module):
         self.cutoff_nm = float(config.cutoff_nm)
         self.trunk = EquivariantTrunk(config.trunk_config())
         self.pair = _mlp(2 * config.features + config.radial_basis, config.pair_hidden, 1)
+        self.onset_start_nm = float(config.onset_start_nm)
+        self.onset_end_nm = float(config.onset_end_nm)
         self.register_buffer("energy_scale", torch.ones((), dtype=torch.float64))
 
     def atomic_energies(self, positions: torch.Tensor, atomic_numbers: torch.Tensor, molecule_index: torch.Tensor,
@@ -294,6 +312,8 @@ class InteractionHead(nn.Module):
         s_i, s_j = torch.index_select(s, 0, source), torch.index_select(s, 0, target)
         term = self.pair(torch.cat([s_i + s_j, s_i * s_j, self.trunk.basis(r)], dim=-1)).squeeze(-1)
         term = term * self.trunk.basis.envelope(r) * (0.5 * self.energy_scale.to(s.dtype))
+        if self.onset_end_nm > self.onset_start_nm:
+            term = term * onset_switch(r, self.onset_start_nm, self.onset_end_nm)
         between = torch.index_select(molecule_index, 0, source) != torch.index_select(molecule_index, 0, target)
         term = torch.where(between, term, torch.zeros_like(term))
         return torch.zeros(s.shape[0], dtype=s.dtype, device=s.device).index_add_(0, source, term)

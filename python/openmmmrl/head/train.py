@@ -336,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-set", default=InteractionConfig.label_set,
                    help=f"--model interaction: the name of the labels it learns, kept in the model file "
                         f"(default {InteractionConfig.label_set})")
+    p.add_argument("--onset-nm", type=float, nargs=2, default=(0.0, 0.0), metavar=("START", "END"),
+                   help="--model interaction: pair terms are 0 below START nm and switch on smoothly to full at END "
+                        "nm (e.g. 0.1 0.14: below the shortest intermolecular contacts of the labels the correction "
+                        "vanishes and the force field's repulsion rules); default 0 0: no switch")
     p.add_argument("--stop-after", type=int, default=0, metavar="EPOCHS",
                    help="stop after this many epochs in total (the schedule still spans --epochs); rerun to go on, "
                         "e.g. on a time-limited queue")
@@ -387,10 +391,14 @@ def main(argv=None):
     trunk = dict(features=args.features, layers=args.layers, cutoff_nm=args.cutoff_nm, radial_basis=args.radial_basis,
                  seed=args.seed)
     model_class = InteractionModel if args.model == "interaction" else Model
+    start, end = args.onset_nm
+    if not (0.0 <= start and (end == 0.0 or start < end < args.cutoff_nm)):
+        raise SystemExit(f"--onset-nm {start} {end}: give 0 <= START < END < the cutoff ({args.cutoff_nm} nm), or 0 0")
     if args.delta_of is not None and args.model != "interaction":
         raise SystemExit("--delta-of trains a correction: use it with --model interaction")
     label_set = args.label_set if args.delta_of is None else f"{args.delta_of}-minus-{_force_field(args.data)}"
-    config = (InteractionConfig(**trunk, pair_hidden=args.features, label_set=label_set)
+    config = (InteractionConfig(**trunk, pair_hidden=args.features, label_set=label_set,
+                                onset_start_nm=args.onset_nm[0], onset_end_nm=args.onset_nm[1])
               if args.model == "interaction" else HeadConfig(**trunk))
     model = None
     if args.init:
