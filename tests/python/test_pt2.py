@@ -104,6 +104,7 @@ def packages(tmp_path_factory):
         "periodic": export_pt2(DensePairsPeriodic(), (x, box), str(out / "periodic.pt2"),
                                dtypes=("float64",), periodic=True),
         "graph": export_pt2(make_models.PairGraph(), graph_inputs(6), str(out / "graph.pt2")),
+        "harmonic": export_pt2(make_models.HarmonicWithForces(), (x,), str(out / "harmonic.pt2"), dtypes=("float64",)),
         "scaled": export_pt2(ScaledDensePairs(), (x, torch.tensor(1.0), torch.tensor(0.0)),
                              str(out / "scaled.pt2"), dtypes=("float64",)),
     }
@@ -143,6 +144,14 @@ def test_positions_package_matches_the_analytic_potential_and_its_torchscript_tw
     twin, twin_forces = energy_forces(context(MRLForce(str(script)), 9, platform), x)
     assert energy == pytest.approx(twin, rel=1e-5)
     np.testing.assert_allclose(forces, twin_forces, rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_that_returns_its_own_forces_keeps_them(packages):
+    """make_models.HarmonicWithForces (outputs_forces): E = 50 sum |r|^2 and the forces it returns, -100 r."""
+    x = points(4, seed=9)
+    energy, forces = energy_forces(context(MRLForce(packages["harmonic"]), 4, "Reference"), x)
+    assert energy == pytest.approx(50.0 * (x ** 2).sum(), rel=1e-12)
+    np.testing.assert_allclose(forces, -100.0 * x, rtol=1e-12)
 
 
 def test_package_forces_match_finite_differences(packages):
