@@ -9,10 +9,17 @@
 #      about 1 h on one core at 10-13 frames/s)
 #   3. xtb.h5: GFN2-xTB labels (label set gfn2) of 3 frames of the first 1800 records (5400 frames; about
 #      0.35 s per frame per core)
+#   3b. dense water shells (bulk-like frames): models/make_dense_pairs.py picks 76 + 152 central molecules of
+#      the split with 14 or 20 waters, and 22 clusters of water alone; mrl-envgen build, then GFN2-xTB
+#      labels of 3 frames each (dense-xtb.h5, dense2-xtb.h5: 252 + 501 frames; about 10 min)
+#   3c. frames of MMFF94 + head MD (models/sample_head_md.py) of the dense shells, driven by MRL_SAMPLE_HEAD
+#      (default: a first fine-tune without these frames, finetune-round1/), relabelled (onpolicy-xtb.h5):
+#      the geometries where a head goes wrong, with the labels that correct it
 #   4. pretrain/: the trunk pretrained on MMFF94 (interaction forces and energies, total forces, 2D<->3D
 #      contrastive, denoising), test molecules held out by whole scaffolds (about 25 min per epoch per core)
 #   5. finetune/: the correction head (GFN2-xTB minus MMFF94 interaction energies and forces) from the
-#      pretrained trunk, with the pretraining run's held-out molecules held out again
+#      pretrained trunk, with the pretraining run's held-out molecules held out again, on xtb.h5 and the
+#      frames of 3b and 3c, with the onset switch (pair terms off below 0.1 nm, full from 0.14 nm)
 #   6. models/mrl-head-xtb.pt: the exported "graph/1" model
 #   7. evaluation/: correction errors against GFN2-xTB on held-out molecules, NVE drift, the pretraining
 #      curve (100, 300, 1000, all frames; pretrained against random weights), 100 ps of MMFF94 + head MD of
@@ -20,7 +27,9 @@
 #   MRL_OUT=/data/xtb models/reproduce-xtb.sh
 #   MRL_TRUNK=models/mrl-trunk-mmff94.pt models/reproduce-xtb.sh   # fine-tune the shipped trunk (no step 4)
 # Knobs (defaults are the recipe): MRL_PROCESSES (processes of build and relabel, 2), MRL_THREADS (training
-# threads, 1), MRL_PRETRAIN_EPOCHS (3), MRL_FINETUNE_EPOCHS (30), MRL_MD_PS (100), MRL_CURVE_EPOCHS (30).
+# threads, 1), MRL_PRETRAIN_EPOCHS (3), MRL_FINETUNE_EPOCHS (30), MRL_MD_PS (100), MRL_CURVE_EPOCHS (30),
+# MRL_SAMPLE_HEAD (the head whose MD gives the frames of 3c; default: a first fine-tune), MRL_SAMPLE_RECORDS
+# (dense records sampled in 3c; default all).
 # MRL_TRUNK=CHECKPOINT skips pretraining: the correction head is fine-tuned from that trunk with its split
 # (CHECKPOINT minus .pt plus .split.json), and step 2 builds only the frames that xTB relabels, 3 per record
 # (source.h5: the same pairs, conformers and seed, --steps 600 --interval 200; about 3x faster than pretrain.h5).
@@ -61,9 +70,27 @@ if [ -z "$trunk" ]; then
     --cutoff-nm 0.5 --epochs "${MRL_PRETRAIN_EPOCHS:-3}" --batch-size 16 --test-split scaffold --force 0.2 --seed 1 \
     --threads "$threads" --quiet
 fi
-"$python" -m openmmmrl.train "$out/xtb.h5" --output "$out/finetune" --model interaction \
-  --init "$init" --delta-of gfn2 --split "$split" \
-  --epochs "${MRL_FINETUNE_EPOCHS:-30}" --batch-size 16 --seed 1 --threads "$threads" --quiet
+# 3b. Dense water shells, labelled with GFN2-xTB (after pretraining: its split picks the molecules).
+[ -f "$out/dense-pairs.csv" ] || "$python" "$root/models/make_dense_pairs.py" --split "$split" --output-dir "$out"
+for set in dense:13 dense2:17; do
+  name="${set%%:*}" seed="${set##*:}"
+  [ -f "$out/$name.h5" ] || "$venv/bin/mrl-envgen" build "$out/$name-pairs.csv" --output "$out/$name.h5" --conformers 1 \
+    --equilibration 200 --steps 600 --interval 200 --seed "$seed" --quiet
+  "$python" -m openmmmrl.relabel "$out/$name.h5" --output "$out/$name-xtb.h5" --frames-per-record 3 --processes "$processes" --quiet
+done
+finetune=(--model interaction --init "$init" --delta-of gfn2 --split "$split" --onset-nm 0.1 0.14
+  --epochs "${MRL_FINETUNE_EPOCHS:-30}" --batch-size 16 --seed 1 --threads "$threads" --quiet)
+# 3c. Frames of MMFF94 + head MD of the dense shells, driven by MRL_SAMPLE_HEAD or by a first fine-tune.
+sample_head="${MRL_SAMPLE_HEAD:-$out/round1.pt}"
+if [ ! -f "$sample_head" ]; then
+  "$python" -m openmmmrl.train "$out/xtb.h5" "$out/dense-xtb.h5" "$out/dense2-xtb.h5" --output "$out/finetune-round1" "${finetune[@]}"
+  "$python" -m openmmmrl.export "$out/finetune-round1/best.pt" --output "$sample_head"
+fi
+"$python" "$root/models/sample_head_md.py" "$out/dense.h5" --model "$sample_head" --output "$out/onpolicy.h5" \
+  --ps 3 --interval-ps 0.2 ${MRL_SAMPLE_RECORDS:+--records "$MRL_SAMPLE_RECORDS"}
+"$python" -m openmmmrl.relabel "$out/onpolicy.h5" --output "$out/onpolicy-xtb.h5" --frames-per-record 15 --processes 1 --quiet
+"$python" -m openmmmrl.train "$out/xtb.h5" "$out/dense-xtb.h5" "$out/dense2-xtb.h5" "$out/onpolicy-xtb.h5" \
+  --output "$out/finetune" "${finetune[@]}"
 "$python" -m openmmmrl.export "$out/finetune/best.pt" --output "$root/models/mrl-head-xtb.pt"
 printf 'central,partner,id\nCC(=O)Nc1ccc(O)cc1,O,paracetamol-water\n' > "$out/box-pairs.csv"
 "$venv/bin/mrl-envgen" build "$out/box-pairs.csv" \
