@@ -7,7 +7,8 @@
 Each System holds water molecules at liquid density (a cluster, not periodic) and one MRLForce with the
 head (CPU platform, float32, the force's and the platform's threads equal).  Ratios, in the same process:
   torchscript / pt2   median Verlet step with the TorchScript file, divided by the same with its .pt2
-                      package (openmmmrl.head.export.cached_package: built on first use, a few minutes)
+                      package compiled for that thread count (openmmmrl.head.export.cached_package: built
+                      on first use, a few minutes each; a package's thread count is fixed when it is compiled)
   step / bare pt2     the .pt2 step divided by a bare call of the package's float32 model on the same
                       inputs (torch._inductor.package.load_package, the edges within the cutoff): what the
                       plugin and the integrator add (1.00: nothing)
@@ -79,26 +80,25 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="also write the result here")
     args = parser.parse_args()
-    package = cached_package(args.model)
     from torch._inductor.package import load_package
-    runner = load_package(package, model_name="float32")
-    cutoff_nm = float(MRLForce(package).getCutoff())
+    packages = {t: cached_package(args.model, threads=t) for t in args.threads}  # threads are compiled in
+    cutoff_nm = float(MRLForce(packages[args.threads[0]]).getCutoff())
     rows = []
     for atoms in args.atoms:
         positions, numbers, molecules = waters(atoms)
         for threads in args.threads:
             repeats = args.repeats if atoms < 1000 else max(3, args.repeats // 2)
             script, e_script = step_ms(args.model, positions, numbers, molecules, threads, repeats)
-            pt2, e_pt2 = step_ms(package, positions, numbers, molecules, threads, repeats)
+            pt2, e_pt2 = step_ms(packages[threads], positions, numbers, molecules, threads, repeats)
             torch.set_num_threads(threads)
-            bare = bare_ms(runner, positions, numbers, molecules, cutoff_nm, repeats)
+            bare = bare_ms(load_package(packages[threads], model_name="float32"), positions, numbers, molecules, cutoff_nm, repeats)
             rows.append({"atoms": len(numbers), "threads": threads, "torchscript_ms_per_step": round(script, 3),
                          "pt2_ms_per_step": round(pt2, 3), "torchscript_over_pt2": round(script / pt2, 2),
                          "bare_pt2_ms": round(bare, 3), "step_over_bare_pt2": round(pt2 / bare, 3),
                          "energy_torchscript_kj_mol": e_script, "energy_pt2_kj_mol": e_pt2})
             print(f"{len(numbers):5d} atoms, {threads} thread(s): TorchScript {script:8.2f} ms, .pt2 {pt2:8.2f} ms, "
                   f"ratio {script / pt2:.2f}; bare .pt2 {bare:8.2f} ms, step / bare {pt2 / bare:.2f}", flush=True)
-    emit({"benchmark": "pt2_head", "model": os.path.relpath(args.model, ROOT), "package": package,
+    emit({"benchmark": "pt2_head", "model": os.path.relpath(args.model, ROOT), "packages": packages,
           "environment": environment(), "rows": rows}, args.json)
 
 

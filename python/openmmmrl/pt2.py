@@ -15,7 +15,7 @@ What a package's graph takes and returns (docs/model-interface.md, "AOTInductor 
   inputs   the model's forward arguments (the "positions" or "graph/1" interface, then the global parameters)
   outputs  energy [] (kJ/mol), forces [N, 3] (kJ/mol/nm), then dE/d(global parameter) [] for each global
 The model settings travel as the package's metadata (strings): ``mrl_interface``, ``cutoff_nm``,
-``mrl_periodic``, ``mrl_num_global_parameters``, ``mrl_dtype``, ``mrl_torch_version``, ``mrl_format``
+``mrl_periodic``, ``mrl_num_global_parameters``, ``mrl_dtype``, ``mrl_threads``, ``mrl_torch_version``, ``mrl_format``
 (``"openmm-mrl pt2/1"``) and ``mrl_metadata`` (a JSON text of the caller's own).
 
 A package is native code for one machine kind and one torch version: build it where it runs (the setup
@@ -131,7 +131,7 @@ def _compile(module, inputs: Sequence[torch.Tensor], interface: str, outputs_for
 
 def export_pt2(module: torch.nn.Module, example_inputs: Sequence[torch.Tensor], path: str,
                dtypes: Sequence[str] = ("float32", "float64"), periodic: bool = False,
-               metadata: Optional[dict] = None) -> str:
+               metadata: Optional[dict] = None, threads: Optional[int] = None) -> str:
     """Compile ``module`` (a model that follows docs/model-interface.md: ``mrl_interface``, ``cutoff_nm``,
     optional ``outputs_forces``) into an AOTInductor package at ``path`` (written atomically); returns ``path``.
 
@@ -140,6 +140,9 @@ def export_pt2(module: torch.nn.Module, example_inputs: Sequence[torch.Tensor], 
     least 2 atoms and 2 edges (sizes 0 and 1 would be specialized); the package accepts any atom and edge
     count.  ``periodic``: a "positions" model whose second argument is the box [3, 3] (nm).  ``dtypes``: a
     model per dtype, "float32" and/or "float64".  ``metadata``: a JSON-able dict stored as ``mrl_metadata``.
+    ``threads``: the CPU threads the compiled kernels use (default: ``torch.get_num_threads()`` now).  It is
+    fixed at compile time (``#pragma omp parallel num_threads(n)``): MRLForce's Threads property does not
+    change a package's kernels; compile one package per thread count you run with.
     Compiling takes about a minute per dtype for a small model (a C++ compiler runs)."""
     interface = _interface(module)
     if interface not in ("positions", "graph/1"):
@@ -152,7 +155,10 @@ def export_pt2(module: torch.nn.Module, example_inputs: Sequence[torch.Tensor], 
     if unknown or not dtypes:
         raise ValueError(f"dtypes {list(dtypes)}: give float32 and/or float64")
     outputs_forces = bool(getattr(module, "outputs_forces", False))
-    common = {"mrl_format": PT2_FORMAT, "mrl_interface": interface, "mrl_periodic": str(bool(periodic)).lower(),
+    threads = int(threads or torch.get_num_threads())
+    if threads < 1:
+        raise ValueError(f"threads {threads}: give a positive number of CPU threads")
+    common = {"mrl_format": PT2_FORMAT, "mrl_threads": str(threads), "mrl_interface": interface, "mrl_periodic": str(bool(periodic)).lower(),
               "mrl_num_global_parameters": str(len(example_inputs) - num_base),
               "mrl_torch_version": torch.__version__.split("+")[0], "mrl_metadata": json.dumps(metadata or {})}
     if interface == "graph/1":
@@ -164,7 +170,8 @@ def export_pt2(module: torch.nn.Module, example_inputs: Sequence[torch.Tensor], 
         for p in model.parameters():
             p.requires_grad_(False)
         inputs = [x.to(dtype) if x.is_floating_point() else x for x in example_inputs]
-        files[name] = _compile(model, inputs, interface, outputs_forces, num_base, {**common, "mrl_dtype": name})
+        with torch._inductor.config.patch({"cpp.threads": threads}):
+            files[name] = _compile(model, inputs, interface, outputs_forces, num_base, {**common, "mrl_dtype": name})
     from torch._inductor.package import package_aoti
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)

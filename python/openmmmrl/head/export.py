@@ -22,7 +22,7 @@ import json
 import os
 import sys
 from dataclasses import replace
-from typing import Tuple, TypeVar
+from typing import Optional, Tuple, TypeVar
 
 import torch
 
@@ -165,7 +165,8 @@ def example_graph(cutoff_nm: float) -> Tuple[torch.Tensor, ...]:
     return positions, atomic_numbers, molecule_index, edge_index, torch.zeros(edge_index.shape[1], 3)
 
 
-def export_package(source: str, output: str, dtypes=("float32", "float64"), direct_forces: bool = False) -> str:
+def export_package(source: str, output: str, dtypes=("float32", "float64"), direct_forces: bool = False,
+                   threads: Optional[int] = None) -> str:
     """An AOTInductor package (.pt2) of a head, for this machine and this torch: from a training checkpoint or
     from an exported TorchScript file (e.g. models/mrl-head-xtb.pt); the metadata is the same as
     :func:`export` writes.  Returns ``output``."""
@@ -176,7 +177,7 @@ def export_package(source: str, output: str, dtypes=("float32", "float64"), dire
         head, meta = load_model(source), metadata(source)
     wrapper = ExportedDirectForceHead(head) if direct_forces else ExportedHead(head)
     head.trunk.check_elements_on_host = False  # a compiled graph cannot raise on values: NaN instead
-    return export_pt2(wrapper, example_graph(head.cutoff_nm), output, dtypes=dtypes, metadata=meta)
+    return export_pt2(wrapper, example_graph(head.cutoff_nm), output, dtypes=dtypes, metadata=meta, threads=threads)
 
 
 def package_cache_directory() -> str:
@@ -184,8 +185,9 @@ def package_cache_directory() -> str:
     return os.environ.get("MRL_PT2_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "openmm-mrl", "pt2")
 
 
-def package_path(source: str, dtypes=("float32", "float64")) -> str:
+def package_path(source: str, dtypes=("float32", "float64"), threads: Optional[int] = None) -> str:
     """Where :func:`cached_package` keeps the package of ``source`` (a model file or checkpoint)."""
+    threads = int(threads or torch.get_num_threads())
     import hashlib
     import platform
     digest = hashlib.sha256()
@@ -193,17 +195,18 @@ def package_path(source: str, dtypes=("float32", "float64")) -> str:
         digest.update(f.read())
     digest.update(f"|{torch.__version__}|{platform.machine()}|{platform.processor()}|{','.join(dtypes)}".encode())
     stem = os.path.splitext(os.path.basename(source))[0]
-    return os.path.join(package_cache_directory(), f"{stem}-{digest.hexdigest()[:16]}.pt2")
+    return os.path.join(package_cache_directory(), f"{stem}-{digest.hexdigest()[:16]}-{threads}threads.pt2")
 
 
-def cached_package(source: str, dtypes=("float32", "float64")) -> str:
+def cached_package(source: str, dtypes=("float32", "float64"), threads: Optional[int] = None) -> str:
     """The path of the .pt2 package of a model file or checkpoint, built on first use (a minute or two per
     dtype) and then kept under :func:`package_cache_directory`, named by the hash of the source's bytes, the
     torch version, the machine and the dtypes: a changed model, torch or machine gets a new package, never a
-    stale one.  The setup step builds the shipped heads' packages this way."""
-    path = package_path(source, dtypes)
+    stale one; ``threads`` (default ``torch.get_num_threads()``) is compiled in, one package per count.  The
+    setup step builds the shipped head's package this way."""
+    path = package_path(source, dtypes, threads)
     if not os.path.exists(path):
-        export_package(source, path, tuple(dtypes))
+        export_package(source, path, tuple(dtypes), threads=threads)
     return path
 
 
@@ -234,12 +237,14 @@ def main(argv=None):
                              "native code for this machine and this torch, forces compiled into the graph)")
     parser.add_argument("--dtypes", nargs="+", choices=["float32", "float64"], default=["float32", "float64"],
                         help="--format pt2: the dtypes to compile a model for (default both)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="--format pt2: CPU threads compiled into the kernels (default: torch's count now)")
     parser.add_argument("--direct-forces", action="store_true",
                         help="return the direct force head's forces too (outputs_forces; not conservative)")
     args = parser.parse_args(argv)
     try:
         if args.format == "pt2":
-            export_package(args.checkpoint, args.output, tuple(args.dtypes), args.direct_forces)
+            export_package(args.checkpoint, args.output, tuple(args.dtypes), args.direct_forces, args.threads)
         else:
             export(args.checkpoint, args.output, args.direct_forces)
     except (FileNotFoundError, ValueError) as error:
