@@ -51,10 +51,15 @@ def load_model(checkpoint_path: str, kind: str = "") -> torch.nn.Module:
     found = state.get("kind", "force")
     if kind and found != kind:
         raise ValueError(f"{checkpoint_path} holds a {found} head, not a {kind} head")
-    model_class, config_class = KINDS[found]
-    head = model_class(config_class.from_dict(state["config"]))
+    return _rebuilt(found, state["config"], state["model"])
+
+
+def _rebuilt(kind: str, config: dict, weights: dict) -> torch.nn.Module:
+    """A head of ``kind`` from its saved settings and the ``head.``-prefixed weights (eval mode)."""
+    model_class, config_class = KINDS[kind]
+    head = model_class(config_class.from_dict(config))
     prefix = "head."
-    head.load_state_dict({k[len(prefix):]: v for k, v in state["model"].items() if k.startswith(prefix)})
+    head.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)})
     return head.eval()
 
 
@@ -145,11 +150,8 @@ def load_exported(model_path: str) -> Tuple[torch.nn.Module, dict]:
     if "config" not in meta or "format" not in meta:
         raise ValueError(f"{model_path} is not a head exported by python -m openmmmrl.export (no settings in its "
                          f"mrl_metadata); export it from its training checkpoint")
-    model_class, config_class = KINDS["interaction" if "interaction" in meta["format"] else "force"]
-    head = model_class(config_class.from_dict(meta["config"]))
-    prefix = "head."
-    head.load_state_dict({k[len(prefix):]: v for k, v in module.state_dict().items() if k.startswith(prefix)})
-    return head.eval(), meta
+    kind = "interaction" if "interaction" in meta["format"] else "force"
+    return _rebuilt(kind, meta["config"], module.state_dict()), meta
 
 
 def example_graph(cutoff_nm: float) -> Tuple[torch.Tensor, ...]:
